@@ -1,0 +1,53 @@
+// Executing credit commands against the event store: load the stream, decide, append with an optimistic
+// version check, retry on a lost race, and find out the truth when a commit's outcome is unknown.
+// Blocking (libpqxx): runs on a DatabaseWorkers thread, never on an Asio thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "command/credit.h"
+#include "eventstore/database_workers.h"
+
+namespace ledger {
+
+// An If-Match precondition: `*` (any existing version) or a list of versions.
+struct VersionPrecondition {
+  bool any = false;
+  std::vector<std::int64_t> versions;
+  bool matches(std::int64_t current_version) const;
+};
+
+struct CreditCommandRequest {
+  std::string credit_id;  // canonical lowercase UUID
+  CreditCommand command;
+  std::optional<VersionPrecondition> if_match;
+  std::string request_id;  // recorded in each event's metadata
+};
+
+struct CreditCommandResult {
+  enum class Kind {
+    kCreated,             // 201: a new credit
+    kApplied,             // 200: events appended, or an identical registration (no new event)
+    kNotFound,            // 404
+    kRejected,            // 409: the decider refused (wrong status, differing attributes)
+    kPreconditionFailed,  // 412: If-Match did not match; nothing appended
+    kContended,           // 409: lost the optimistic race on every attempt
+    kUnavailable,         // 503: PostgreSQL unreachable or timed out; nothing was committed
+    kInternal,            // 500
+  };
+  Kind kind = Kind::kInternal;
+  CreditState state;                 // the credit after the command (or as found, for refusals)
+  std::optional<DecideError> error;  // for kRejected / kNotFound
+  std::string detail;
+};
+
+// Attempts per command when a concurrent writer wins the version race; each retry decides against fresh
+// state, so a retried retire of a just-retired credit is answered "already retired".
+inline constexpr int kCommandAttemptsMax = 5;
+
+CreditCommandResult execute_credit_command(WorkerConnection& connection, const CreditCommandRequest& request);
+
+}  // namespace ledger

@@ -1,0 +1,48 @@
+// Decoding and validating the JSON bodies of the credit HTTP requests into commands. Separates bodies
+// that are not usable JSON at all (the server answers 400) from well-formed bodies with bad fields
+// (answered 422 with one error per field). Pure functions: no I/O, no exceptions.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "command/credit.h"
+
+namespace ledger {
+
+struct FieldError {
+  std::string field;    // the JSON field name, e.g. "quantity"
+  std::string message;  // what is wrong, e.g. "is required", "must be between 1990 and 2100"
+};
+
+template <typename T>
+struct ParsedRequest {
+  enum class Outcome {
+    kOk,
+    kMalformed,  // not JSON, invalid UTF-8, not an object, or a known field given twice
+    kInvalid,    // well-formed, but one or more fields break the rules (see errors)
+  };
+  Outcome outcome = Outcome::kOk;
+  T value;                         // valid only when kOk; strings already trimmed
+  std::string detail;              // a sentence for kMalformed / kInvalid
+  std::vector<FieldError> errors;  // for kInvalid: one per bad field, in field order
+};
+
+// Rules shared by the parsers below:
+//  - An empty or whitespace-only body counts as an object with no fields.
+//  - Unknown fields are ignored.
+//  - Text fields are trimmed of spaces and tabs and must then be 1..200 Unicode code points (the serial
+//    number 1..256) with no control characters (U+0000..U+001F, U+007F, U+0080..U+009F).
+
+// {"project_name": str, "registry": str, "vintage": int or 4-digit str (1990..2100),
+//  "quantity": int (1..10^12), "serial_number": str}, all required.
+ParsedRequest<RegisterCredit> parse_register_request(std::string_view body);
+
+// {"buyer": str}, required.
+ParsedRequest<SellCredit> parse_sell_request(std::string_view body);
+
+// {"beneficiary": str, "reason": str}, both optional; null means absent.
+ParsedRequest<RetireCredit> parse_retire_request(std::string_view body);
+
+}  // namespace ledger

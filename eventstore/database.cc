@@ -1,0 +1,51 @@
+#include "eventstore/database.h"
+
+#include <cstdlib>
+#include <mutex>
+#include <string>
+
+namespace ledger {
+
+Status database_url_from_env(std::string* url) {
+  const char* value = std::getenv("DATABASE_URL");
+  if (value == nullptr || *value == '\0') {
+    return Status::Invalid(
+        "DATABASE_URL is not set (e.g. DATABASE_URL='host=/tmp/pg port=5432 user=postgres dbname=ledger' "
+        "or postgresql://user@localhost/ledger)");
+  }
+  *url = value;
+  return Status::Ok();
+}
+
+std::unique_ptr<pqxx::connection> open_connection(const std::string& url, const DatabaseLimits& limits) {
+  // libpq reads PGCONNECT_TIMEOUT when the URL does not say: bound every connect attempt. Set once, before
+  // any other thread connects; an explicit connect_timeout in the URL still wins.
+  static std::once_flag connect_timeout_once;
+  std::call_once(connect_timeout_once, [&] {
+    setenv("PGCONNECT_TIMEOUT", std::to_string(limits.connect_timeout_s).c_str(), /*overwrite=*/0);
+  });
+  auto conn = std::make_unique<pqxx::connection>(url);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  // A silent reconnect would lose session settings and LISTENs; callers reconnect explicitly instead.
+  conn->inhibit_reactivation(true);
+#pragma GCC diagnostic pop
+  pqxx::nontransaction tx(*conn);
+  tx.exec("SET statement_timeout = " + std::to_string(limits.statement_timeout_ms) +
+          "; SET lock_timeout = " + std::to_string(limits.lock_timeout_ms) +
+          "; SET idle_in_transaction_session_timeout = " +
+          std::to_string(limits.idle_in_transaction_timeout_ms) + "; SET TIME ZONE 'UTC'");
+  return conn;
+}
+
+bool is_connection_failure(const std::exception& e) {
+  if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr) return true;
+  if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
+    const std::string& state = sql->sqlstate();
+    // Class 08: connection exception; 57P01..57P03: admin shutdown, crash shutdown, cannot connect now.
+    if (state.rfind("08", 0) == 0 || state == "57P01" || state == "57P02" || state == "57P03") return true;
+  }
+  return false;
+}
+
+}  // namespace ledger

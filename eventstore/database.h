@@ -1,0 +1,31 @@
+// Opening PostgreSQL sessions for the service: every session gets bounded waits, so no statement, lock or
+// idle transaction can hang a caller or hold back the projector's transaction horizon.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <pqxx/pqxx>
+
+#include "eventstore/status.h"
+
+namespace ledger {
+
+struct DatabaseLimits {
+  int connect_timeout_s = 5;
+  int statement_timeout_ms = 5000;      // 0 = none (rebuild and migrate)
+  int lock_timeout_ms = 2000;
+  int idle_in_transaction_timeout_ms = 10000;
+};
+
+// DATABASE_URL from the environment, or an error naming the variable.
+Status database_url_from_env(std::string* url);
+
+// Connects and applies `limits` to the session. Throws pqxx::broken_connection when unreachable.
+std::unique_ptr<pqxx::connection> open_connection(const std::string& url, const DatabaseLimits& limits);
+
+// True when the exception is a connection-level failure (server down, socket closed, admin shutdown),
+// as opposed to an error in the statement itself.
+bool is_connection_failure(const std::exception& e);
+
+}  // namespace ledger

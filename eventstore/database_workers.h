@@ -1,0 +1,79 @@
+// DatabaseWorkers: a fixed set of threads, each owning one PostgreSQL connection, that run blocking
+// database jobs taken from a bounded queue. libpqxx is synchronous; this keeps it off the Asio threads.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "eventstore/database.h"
+#include "eventstore/status.h"
+
+namespace ledger {
+
+// One worker's connection, opened lazily and dropped after a connection failure so the next job reconnects.
+class WorkerConnection {
+ public:
+  WorkerConnection(std::string url, DatabaseLimits limits) : url_(std::move(url)), limits_(limits) {}
+
+  // The open connection, connecting first when needed; nullptr with *error set when PostgreSQL cannot be
+  // reached. After a failed connect, further attempts within reconnect_interval_ms fail fast.
+  pqxx::connection* get(Status* error);
+
+  // Drops the connection (call after a connection failure).
+  void discard() { conn_.reset(); }
+
+  const std::string& url() const { return url_; }
+  const DatabaseLimits& limits() const { return limits_; }
+
+  static constexpr int kReconnectIntervalMs = 250;
+
+ private:
+  std::string url_;
+  DatabaseLimits limits_;
+  std::unique_ptr<pqxx::connection> conn_;
+  std::chrono::steady_clock::time_point last_failure_{};
+  std::string last_failure_message_;
+};
+
+class DatabaseWorkers {
+ public:
+  using Job = std::function<void(WorkerConnection&)>;
+
+  DatabaseWorkers(const std::string& url, const DatabaseLimits& limits, std::size_t thread_count,
+                  std::size_t queue_length_max);
+  ~DatabaseWorkers();  // finishes queued jobs, then joins
+
+  DatabaseWorkers(const DatabaseWorkers&) = delete;
+  DatabaseWorkers& operator=(const DatabaseWorkers&) = delete;
+
+  // Queues a job. Returns false, without running it, when the queue is full or the workers are stopping:
+  // the caller answers "busy" rather than queueing without bound. Jobs must not throw.
+  bool submit(Job job);
+
+  // Stops taking jobs; queued ones still run. Idempotent.
+  void stop();
+
+  std::size_t queue_length() const;
+
+ private:
+  void run(std::size_t index);
+
+  const std::size_t queue_length_max_;
+  mutable std::mutex mutex_;
+  std::condition_variable queue_not_empty_;
+  std::deque<Job> queue_;
+  bool stopping_ = false;
+  std::vector<std::unique_ptr<WorkerConnection>> connections_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace ledger

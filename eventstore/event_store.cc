@@ -1,0 +1,165 @@
+#include "eventstore/event_store.h"
+
+#include <cassert>
+#include <stdexcept>
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "eventstore/uuid.h"
+
+namespace ledger {
+namespace {
+
+// Columns every event read selects, in RecordedEvent order.
+constexpr const char* kEventColumns =
+    "position, transaction_id::text, stream_id::text, stream_version, event_id::text, event_type, "
+    "data::text, metadata::text, "
+    "to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
+
+RecordedEvent to_recorded_event(const pqxx::row& row) {
+  RecordedEvent e;
+  e.position = row[0].as<std::int64_t>();
+  e.transaction_id = row[1].as<std::string>();
+  e.stream_id = row[2].as<std::string>();
+  e.stream_version = row[3].as<std::int64_t>();
+  e.event_id = row[4].as<std::string>();
+  e.event_type = row[5].as<std::string>();
+  e.data_json = row[6].as<std::string>();
+  e.metadata_json = row[7].as<std::string>();
+  e.recorded_at = row[8].as<std::string>();
+  return e;
+}
+
+std::vector<RecordedEvent> to_recorded_events(const pqxx::result& result) {
+  std::vector<RecordedEvent> events;
+  events.reserve(result.size());
+  for (const auto& row : result) events.push_back(to_recorded_event(row));
+  return events;
+}
+
+// The whole batch as one JSON array parameter: one statement, one round trip, whatever the batch size.
+std::string encode_batch(const std::vector<NewEvent>& events) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  writer.StartArray();
+  for (const NewEvent& e : events) {
+    writer.StartObject();
+    writer.Key("stream_id");
+    writer.String(e.stream_id.c_str(), static_cast<rapidjson::SizeType>(e.stream_id.size()));
+    writer.Key("stream_version");
+    writer.Int64(e.stream_version);
+    writer.Key("event_id");
+    writer.String(e.event_id.c_str(), static_cast<rapidjson::SizeType>(e.event_id.size()));
+    writer.Key("event_type");
+    writer.String(e.event_type.c_str(), static_cast<rapidjson::SizeType>(e.event_type.size()));
+    writer.Key("data");
+    writer.RawValue(e.data_json.c_str(), e.data_json.size(), rapidjson::kObjectType);
+    writer.Key("metadata");
+    const std::string& metadata = e.metadata_json.empty() ? std::string("{}") : e.metadata_json;
+    writer.RawValue(metadata.c_str(), metadata.size(), rapidjson::kObjectType);
+    writer.EndObject();
+  }
+  writer.EndArray();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+}  // namespace
+
+std::string new_event_id() { return new_uuid_v4(); }
+
+std::vector<RecordedEvent> read_stream(pqxx::transaction_base& tx, const std::string& stream_id) {
+  return to_recorded_events(tx.exec_params(std::string("SELECT ") + kEventColumns +
+                                               " FROM events WHERE stream_id = $1::uuid ORDER BY stream_version",
+                                           stream_id));
+}
+
+std::int64_t read_stream_version(pqxx::transaction_base& tx, const std::string& stream_id) {
+  return tx
+      .exec_params1("SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1::uuid", stream_id)[0]
+      .as<std::int64_t>();
+}
+
+Status append_events(pqxx::transaction_base& tx, const std::vector<NewEvent>& events) {
+  if (events.empty()) return Status::Ok();
+  if (events.size() > kAppendBatchSizeMax) {
+    return Status::Invalid("append of " + std::to_string(events.size()) + " events exceeds the batch limit of " +
+                           std::to_string(kAppendBatchSizeMax));
+  }
+  // The INSERT and the wake-up NOTIFY travel as one statement; the NOTIFY fires once per transaction's
+  // statement, and PostgreSQL folds identical notifications within a transaction.
+  static const std::string sql = std::string(
+      "WITH appended AS ("
+      "  INSERT INTO events (stream_id, stream_version, event_id, event_type, data, metadata)"
+      "  SELECT (x->>'stream_id')::uuid, (x->>'stream_version')::bigint, (x->>'event_id')::uuid,"
+      "         x->>'event_type', x->'data', x->'metadata'"
+      "  FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS batch(x, ord)"
+      "  ORDER BY ord"
+      "  RETURNING 1"
+      ") SELECT n, pg_notify('") + kEventsChannel + "', '') FROM (SELECT count(*) AS n FROM appended) counted";
+  try {
+    const pqxx::row row = tx.exec_params1(sql, encode_batch(events));
+    const auto appended = row[0].as<std::int64_t>();
+    if (appended != static_cast<std::int64_t>(events.size())) {
+      throw std::logic_error("append_events inserted " + std::to_string(appended) + " of " +
+                             std::to_string(events.size()) + " events");
+    }
+  } catch (const pqxx::unique_violation& e) {
+    const std::string what = e.what();
+    if (what.find("events_stream_version_key") != std::string::npos) {
+      return Status::Conflict("a concurrent writer appended to the stream first");
+    }
+    throw;  // a duplicate event_id is not a version conflict: the caller must find out what it means
+  }
+  return Status::Ok();
+}
+
+bool event_exists(pqxx::transaction_base& tx, const std::string& event_id) {
+  return tx.exec_params1("SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1::uuid)", event_id)[0].as<bool>();
+}
+
+std::string read_horizon(pqxx::transaction_base& tx) {
+  return tx.exec1("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")[0].as<std::string>();
+}
+
+std::vector<RecordedEvent> read_events_after(pqxx::transaction_base& tx, const Checkpoint& after,
+                                             const std::string& horizon, std::size_t limit) {
+  return to_recorded_events(tx.exec_params(
+      std::string("SELECT ") + kEventColumns +
+          " FROM events"
+          " WHERE (transaction_id, position) > ($1::xid8, $2::bigint) AND transaction_id < $3::xid8"
+          " ORDER BY transaction_id, position LIMIT $4::bigint",
+      after.transaction_id, after.position, horizon, static_cast<std::int64_t>(limit)));
+}
+
+std::int64_t count_events_below(pqxx::transaction_base& tx, const std::string& horizon) {
+  return tx.exec_params1("SELECT count(*) FROM events WHERE transaction_id < $1::xid8", horizon)[0]
+      .as<std::int64_t>();
+}
+
+Checkpoint read_checkpoint(pqxx::transaction_base& tx, const std::string& projection_name) {
+  const pqxx::result result = tx.exec_params(
+      "SELECT transaction_id::text, position FROM projection_checkpoints WHERE projection_name = $1",
+      projection_name);
+  if (result.empty()) {
+    throw std::runtime_error("no checkpoint row for projection '" + projection_name + "': run carbon-ledger migrate");
+  }
+  Checkpoint checkpoint;
+  checkpoint.transaction_id = result[0][0].as<std::string>();
+  checkpoint.position = result[0][1].as<std::int64_t>();
+  return checkpoint;
+}
+
+void write_checkpoint(pqxx::transaction_base& tx, const std::string& projection_name,
+                      const Checkpoint& checkpoint, std::int64_t events_applied_delta) {
+  const pqxx::result result = tx.exec_params(
+      "UPDATE projection_checkpoints SET transaction_id = $2::xid8, position = $3::bigint,"
+      " events_applied = events_applied + $4::bigint, updated_at = clock_timestamp()"
+      " WHERE projection_name = $1",
+      projection_name, checkpoint.transaction_id, checkpoint.position, events_applied_delta);
+  if (result.affected_rows() != 1) {
+    throw std::runtime_error("checkpoint row for projection '" + projection_name + "' is missing");
+  }
+}
+
+}  // namespace ledger

@@ -1,0 +1,86 @@
+// The append-only event log in PostgreSQL: appends with optimistic version checks, stream reads, and
+// gap-safe catch-up reads for projections. Knows nothing about what the events mean.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "eventstore/status.h"
+
+namespace ledger {
+
+// The single NOTIFY channel appends wake projectors on. The payload is always empty: a wake-up only.
+inline constexpr const char* kEventsChannel = "events_appended";
+
+// Upper bound on events one append may carry (one round trip).
+inline constexpr std::size_t kAppendBatchSizeMax = 4096;
+
+struct NewEvent {
+  std::string stream_id;       // UUID text
+  std::int64_t stream_version; // expected_version + 1, + 2, ... for this stream
+  std::string event_id;        // UUID text, unique across the log
+  std::string event_type;
+  std::string data_json;       // a JSON object
+  std::string metadata_json;   // a JSON object
+};
+
+struct RecordedEvent {
+  std::int64_t position = 0;
+  std::string transaction_id;  // xid8 as decimal text
+  std::string stream_id;
+  std::int64_t stream_version = 0;
+  std::string event_id;
+  std::string event_type;
+  std::string data_json;
+  std::string metadata_json;
+  std::string recorded_at;     // RFC 3339 UTC with microseconds, e.g. 2026-11-25T15:29:53.123456Z
+};
+
+// Where a projection has got to: the last (transaction_id, position) it applied.
+struct Checkpoint {
+  std::string transaction_id = "0";  // xid8 as decimal text
+  std::int64_t position = 0;
+};
+
+// A fresh random UUID (v4) text for event ids.
+std::string new_event_id();
+
+// All events of one stream, oldest first. Call before appending in the same transaction: the append must
+// be the transaction's first write so the transaction id orders streams correctly.
+std::vector<RecordedEvent> read_stream(pqxx::transaction_base& tx, const std::string& stream_id);
+
+// The current version of a stream (0 when it has no events).
+std::int64_t read_stream_version(pqxx::transaction_base& tx, const std::string& stream_id);
+
+// Appends events (possibly of several streams) in one statement and NOTIFYs kEventsChannel once.
+// Returns Conflict when any (stream_id, stream_version) is taken: a concurrent writer won; the
+// transaction is then aborted and must be rolled back. Other database errors are thrown.
+Status append_events(pqxx::transaction_base& tx, const std::vector<NewEvent>& events);
+
+// True when an event with this id is in the log (used to learn the outcome of an in-doubt commit).
+bool event_exists(pqxx::transaction_base& tx, const std::string& event_id);
+
+// The transaction horizon: every transaction with an id below it has ended, so rows below it can no
+// longer appear. Returned as xid8 decimal text.
+std::string read_horizon(pqxx::transaction_base& tx);
+
+// Up to `limit` events after `after` in (transaction_id, position) order, only from transactions below
+// `horizon` (read_horizon()). Never skips an event that commits late.
+std::vector<RecordedEvent> read_events_after(pqxx::transaction_base& tx, const Checkpoint& after,
+                                             const std::string& horizon, std::size_t limit);
+
+// Number of events below `horizon`, for progress reports.
+std::int64_t count_events_below(pqxx::transaction_base& tx, const std::string& horizon);
+
+// The checkpoint row of a projection (created by migrations). Locks nothing.
+Checkpoint read_checkpoint(pqxx::transaction_base& tx, const std::string& projection_name);
+
+// Advances a projection's checkpoint; call in the same transaction that changed its read model.
+void write_checkpoint(pqxx::transaction_base& tx, const std::string& projection_name,
+                      const Checkpoint& checkpoint, std::int64_t events_applied_delta);
+
+}  // namespace ledger

@@ -1,0 +1,31 @@
+// The HTTP front of `carbon-ledger serve`: an async Boost.Beast server that routes commands to the event
+// store and queries to the read model, with a limit on everything a client can make it hold.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace ledger {
+
+struct ServerOptions {
+  std::string database_url;
+  std::string address = "127.0.0.1";
+  unsigned short port = 8080;               // 0 picks a free port (logged at start)
+  std::size_t io_threads = 2;
+  std::size_t command_db_threads = 8;       // one PostgreSQL connection each
+  std::size_t query_db_threads = 4;         // one PostgreSQL connection each
+  std::size_t db_queue_length_max = 1024;   // jobs waiting for a database thread; beyond: 503
+  std::size_t connections_max = 1024;       // open client connections; beyond: 503 and close
+  std::uint64_t body_limit_bytes = 64 * 1024;
+  std::uint32_t header_limit_bytes = 8 * 1024;
+  int read_timeout_ms = 10000;              // a whole request, headers included, must arrive within this
+  int idle_timeout_ms = 30000;              // keep-alive connections with no request are closed after this
+  int write_timeout_ms = 10000;
+  int shutdown_grace_ms = 10000;            // in-flight requests get this long to finish on SIGINT/SIGTERM
+};
+
+// Serves until SIGINT or SIGTERM, then lets in-flight requests finish. Returns the process exit code.
+int run_server(const ServerOptions& options);
+
+}  // namespace ledger

@@ -1,0 +1,220 @@
+// carbon-ledger: one binary, four subcommands (migrate, serve, project, rebuild). Reads its settings from
+// the environment, checks them, and hands over to the module that does the work.
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "eventstore/database.h"
+#include "eventstore/migrator.h"
+#include "projector/projector.h"
+#include "projector/rebuild.h"
+#include "server/http_server.h"
+
+namespace {
+
+std::atomic<bool> g_stop_requested{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "set from a signal handler");
+
+extern "C" void request_stop(int) { g_stop_requested.store(true); }
+
+void install_stop_handlers() {
+  struct sigaction action {};
+  action.sa_handler = request_stop;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+constexpr const char* kUsage =
+    "usage: carbon-ledger <command> [--help]\n"
+    "\n"
+    "commands:\n"
+    "  migrate   apply pending database migrations (migrations/*.sql, compiled in)\n"
+    "  serve     run the HTTP API (commands and queries)\n"
+    "  project   run the projector: keep the read model up to date from the event log\n"
+    "  rebuild   replay the whole event log into a fresh read model\n"
+    "\n"
+    "Every command reads DATABASE_URL (a libpq URI or key=value string).\n";
+
+constexpr const char* kMigrateHelp =
+    "usage: carbon-ledger migrate\n"
+    "\n"
+    "Applies the migrations compiled into this binary, in order, each in its own transaction, and records\n"
+    "each with a checksum in schema_migrations. Refuses to run when an applied migration was edited or the\n"
+    "database is ahead of this binary. Concurrent runs wait for each other (advisory lock, 60 s bound).\n"
+    "\n"
+    "environment:\n"
+    "  DATABASE_URL   e.g. 'host=/tmp/pg port=5432 user=postgres dbname=ledger'\n";
+
+constexpr const char* kServeHelp =
+    "usage: carbon-ledger serve\n"
+    "\n"
+    "Runs the HTTP API until SIGINT/SIGTERM (in-flight requests finish). Refuses to start when the schema\n"
+    "is behind. Logs one line per request to stderr.\n"
+    "\n"
+    "environment:\n"
+    "  DATABASE_URL                  required\n"
+    "  LEDGER_HTTP_ADDRESS           listen address (default 127.0.0.1)\n"
+    "  LEDGER_HTTP_PORT              listen port (default 8080; 0 picks a free port)\n"
+    "  LEDGER_HTTP_THREADS           Asio threads (default 2)\n"
+    "  LEDGER_DB_CONNECTIONS         PostgreSQL connections for commands (default 8)\n"
+    "  LEDGER_QUERY_DB_CONNECTIONS   PostgreSQL connections for queries (default 4)\n"
+    "  LEDGER_MAX_CONNECTIONS        open client connections before answering 503 (default 1024)\n";
+
+constexpr const char* kProjectHelp =
+    "usage: carbon-ledger project\n"
+    "\n"
+    "Runs the projector until SIGINT/SIGTERM: LISTENs for appends and polls, applies new events to the\n"
+    "credit_records read model in batches, checkpointing in the same transaction. Refuses to start when\n"
+    "the schema is behind.\n"
+    "\n"
+    "environment:\n"
+    "  DATABASE_URL                  required\n"
+    "  LEDGER_PROJECTOR_POLL_MS      longest wait between polls when no notification comes (default 500)\n"
+    "  LEDGER_PROJECTOR_BATCH_SIZE   events applied per transaction (default 1000)\n";
+
+constexpr const char* kRebuildHelp =
+    "usage: carbon-ledger rebuild\n"
+    "\n"
+    "Replays the whole event log into a fresh read model and swaps it in atomically; readers see the old\n"
+    "model until it commits. Progress on stderr, then a one-line summary. A running projector waits and then\n"
+    "continues from the rebuilt checkpoint.\n"
+    "\n"
+    "environment:\n"
+    "  DATABASE_URL                  required\n"
+    "  LEDGER_REBUILD_BATCH_SIZE     events per read and records per write (default 5000)\n";
+
+// Reads an integer setting in [min, max]; exits with a message naming the variable when it is not one.
+long long env_integer(const char* name, long long fallback, long long min, long long max) {
+  const char* value = std::getenv(name);
+  if (value == nullptr || *value == '\0') return fallback;
+  char* end = nullptr;
+  errno = 0;
+  const long long parsed = std::strtoll(value, &end, 10);
+  if (errno != 0 || end == value || *end != '\0' || parsed < min || parsed > max) {
+    std::fprintf(stderr, "carbon-ledger: %s='%s' must be an integer between %lld and %lld\n", name, value, min,
+                 max);
+    std::exit(2);
+  }
+  return parsed;
+}
+
+std::string require_database_url() {
+  std::string url;
+  ledger::Status status = ledger::database_url_from_env(&url);
+  if (!status.ok()) {
+    std::fprintf(stderr, "carbon-ledger: %s\n", status.message().c_str());
+    std::exit(2);
+  }
+  return url;
+}
+
+// serve and project refuse to start on a schema that is behind. A database that is still starting gets
+// a bounded wait.
+bool schema_ready(const char* who, const std::string& url) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (;;) {
+    ledger::Status status = ledger::check_schema_current(url, ledger::embedded_migrations());
+    if (status.ok()) return true;
+    if (!status.IsUnavailable() || std::chrono::steady_clock::now() >= deadline || g_stop_requested.load()) {
+      std::fprintf(stderr, "%s: refusing to start: %s\n", who, status.message().c_str());
+      return false;
+    }
+    std::fprintf(stderr, "%s: waiting for PostgreSQL: %s\n", who, status.message().c_str());
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+
+int cmd_migrate() {
+  const std::string url = require_database_url();
+  std::vector<std::string> log;
+  ledger::Status status = ledger::migrate(url, ledger::embedded_migrations(), &log);
+  for (const std::string& line : log) std::fprintf(stderr, "migrate: %s\n", line.c_str());
+  if (!status.ok()) {
+    std::fprintf(stderr, "migrate: %s\n", status.ToString().c_str());
+    return 1;
+  }
+  return 0;
+}
+
+int cmd_serve() {
+  ledger::ServerOptions options;
+  options.database_url = require_database_url();
+  if (const char* address = std::getenv("LEDGER_HTTP_ADDRESS"); address != nullptr && *address != '\0') {
+    options.address = address;
+  }
+  options.port = static_cast<unsigned short>(env_integer("LEDGER_HTTP_PORT", 8080, 0, 65535));
+  options.io_threads = static_cast<std::size_t>(env_integer("LEDGER_HTTP_THREADS", 2, 1, 64));
+  options.command_db_threads = static_cast<std::size_t>(env_integer("LEDGER_DB_CONNECTIONS", 8, 1, 256));
+  options.query_db_threads = static_cast<std::size_t>(env_integer("LEDGER_QUERY_DB_CONNECTIONS", 4, 1, 256));
+  options.connections_max = static_cast<std::size_t>(env_integer("LEDGER_MAX_CONNECTIONS", 1024, 1, 100000));
+  install_stop_handlers();  // until the server's own signal_set takes over
+  if (!schema_ready("serve", options.database_url)) return 1;
+  if (g_stop_requested.load()) return 0;
+  return ledger::run_server(options);
+}
+
+int cmd_project() {
+  ledger::ProjectorOptions options;
+  options.database_url = require_database_url();
+  options.poll_interval_ms =
+      static_cast<int>(env_integer("LEDGER_PROJECTOR_POLL_MS", 500, 1, ledger::kProjectorPollIntervalMsMax));
+  options.batch_size_max = static_cast<std::size_t>(
+      env_integer("LEDGER_PROJECTOR_BATCH_SIZE", 1000, 1, static_cast<long long>(ledger::kProjectorBatchSizeMax)));
+  install_stop_handlers();
+  if (!schema_ready("project", options.database_url)) return 1;
+  return ledger::run_projector(options, g_stop_requested);
+}
+
+int cmd_rebuild() {
+  ledger::RebuildOptions options;
+  options.database_url = require_database_url();
+  options.batch_size_max = static_cast<std::size_t>(
+      env_integer("LEDGER_REBUILD_BATCH_SIZE", 5000, 1, static_cast<long long>(ledger::kRebuildBatchSizeMax)));
+  install_stop_handlers();
+  if (!schema_ready("rebuild", options.database_url)) return 1;
+  return ledger::run_rebuild(options, g_stop_requested);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
+      std::strcmp(argv[1], "help") == 0) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string command = argv[1];
+  struct Subcommand {
+    const char* name;
+    const char* help;
+    int (*run)();
+  };
+  static const Subcommand subcommands[] = {
+      {"migrate", kMigrateHelp, cmd_migrate},
+      {"serve", kServeHelp, cmd_serve},
+      {"project", kProjectHelp, cmd_project},
+      {"rebuild", kRebuildHelp, cmd_rebuild},
+  };
+  for (const Subcommand& sub : subcommands) {
+    if (command != sub.name) continue;
+    for (int i = 2; i < argc; ++i) {
+      if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
+        std::fputs(sub.help, stdout);
+        return 0;
+      }
+      std::fprintf(stderr, "carbon-ledger %s: unknown argument '%s'\n\n%s", sub.name, argv[i], sub.help);
+      return 2;
+    }
+    return sub.run();
+  }
+  std::fprintf(stderr, "carbon-ledger: unknown command '%s'\n\n%s", command.c_str(), kUsage);
+  return 2;
+}

@@ -1,6 +1,7 @@
 #include "command/credit_commands.h"
 
 #include <chrono>
+#include <map>
 #include <thread>
 
 #include <rapidjson/stringbuffer.h>
@@ -21,6 +22,10 @@ CreditCommandResult make_result(Kind kind, CreditState state, std::string detail
   return result;
 }
 
+std::vector<CreditCommandResult> all_results(std::size_t n, Kind kind, const std::string& detail) {
+  return std::vector<CreditCommandResult>(n, make_result(kind, CreditState(), detail));
+}
+
 const char* command_name(const CreditCommand& command) {
   if (std::holds_alternative<RegisterCredit>(command)) return "register";
   if (std::holds_alternative<SellCredit>(command)) return "sell";
@@ -39,31 +44,103 @@ std::string event_metadata(const CreditCommandRequest& request) {
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
-// Folds a stream into the decider's state. A stream the decider cannot read is a broken invariant.
-Status load_state(const std::vector<RecordedEvent>& events, CreditState* state) {
+// A stream's state as the decider sees it, or why it cannot be read (a broken invariant).
+struct StreamState {
+  CreditState state;
+  Status status;
+};
+
+// Folds the events of several streams (ordered by stream, then version) into decider states.
+std::map<std::string, StreamState> load_states(const std::vector<RecordedEvent>& events) {
+  std::map<std::string, StreamState> states;
   for (const RecordedEvent& recorded : events) {
-    if (recorded.stream_version != state->version + 1) {
-      return Status::Internal("stream " + recorded.stream_id + " jumps from version " +
-                              std::to_string(state->version) + " to " + std::to_string(recorded.stream_version));
+    StreamState& stream = states[recorded.stream_id];
+    if (!stream.status.ok()) continue;
+    if (recorded.stream_version != stream.state.version + 1) {
+      stream.status = Status::Internal("stream " + recorded.stream_id + " jumps from version " +
+                                       std::to_string(stream.state.version) + " to " +
+                                       std::to_string(recorded.stream_version));
+      continue;
     }
     CreditEvent event;
-    Status status = decode_event(recorded.event_type, recorded.data_json, &event);
-    if (!status.ok()) {
-      return Status::Internal("event " + recorded.event_id + " of stream " + recorded.stream_id +
-                              " cannot be decoded: " + status.message());
+    Status decoded = decode_event(recorded.event_type, recorded.data_json, &event);
+    if (!decoded.ok()) {
+      stream.status = Status::Internal("event " + recorded.event_id + " of stream " + recorded.stream_id +
+                                       " cannot be decoded: " + decoded.message());
+      continue;
     }
-    *state = evolve(std::move(*state), event);
+    stream.state = evolve(std::move(stream.state), event);
   }
-  return Status::Ok();
+  return states;
+}
+
+// The batch decided against one snapshot of its streams: the results to give if the events commit.
+struct DecidedBatch {
+  std::vector<CreditCommandResult> results;
+  std::vector<NewEvent> events;
+};
+
+DecidedBatch decide_batch(const std::vector<CreditCommandRequest>& requests,
+                          std::map<std::string, StreamState> states) {
+  DecidedBatch batch;
+  batch.results.reserve(requests.size());
+  for (const CreditCommandRequest& request : requests) {
+    StreamState& stream = states[request.credit_id];
+    const CreditState& state = stream.state;
+    if (!stream.status.ok()) {
+      batch.results.push_back(make_result(Kind::kInternal, state, stream.status.message()));
+      continue;
+    }
+    if (request.if_match.has_value() && !request.if_match->matches(state.version)) {
+      batch.results.push_back(make_result(
+          Kind::kPreconditionFailed, state,
+          state.version == 0 ? std::string("the credit does not exist, so If-Match cannot match")
+                             : "the credit is at version " + std::to_string(state.version) +
+                                   ", which If-Match does not name"));
+      continue;
+    }
+    Decision decision = decide(request.command, state);
+    if (decision.error.has_value()) {
+      const bool not_found = decision.error->kind == DecideError::Kind::kNotFound;
+      CreditCommandResult result =
+          make_result(not_found ? Kind::kNotFound : Kind::kRejected, state, decision.error->detail);
+      result.error = std::move(decision.error);
+      batch.results.push_back(std::move(result));
+      continue;
+    }
+    if (decision.events.empty()) {  // an identical registration: nothing to append
+      batch.results.push_back(make_result(Kind::kApplied, state, ""));
+      continue;
+    }
+    const bool created = std::holds_alternative<RegisterCredit>(request.command) && state.version == 0;
+    const std::string metadata = event_metadata(request);
+    CreditState next = state;
+    for (const CreditEvent& event : decision.events) {
+      NewEvent e;
+      e.stream_id = request.credit_id;
+      e.stream_version = next.version + 1;
+      e.event_id = new_event_id();
+      e.event_type = event_type_name(event);
+      e.data_json = encode_event_data(event);
+      e.metadata_json = metadata;
+      batch.events.push_back(std::move(e));
+      next = evolve(std::move(next), event);
+    }
+    stream.state = next;  // later commands on this stream in the batch see this one's effect
+    batch.results.push_back(make_result(created ? Kind::kCreated : Kind::kApplied, std::move(next), ""));
+  }
+  return batch;
 }
 
 // After a connection died during COMMIT: wait until the old backend is gone (so its transaction has
-// either committed or rolled back for good), then look for our own event id. Bounded by deadline.
+// either committed or rolled back for good), then look for one of our event ids. Bounded.
 enum class CommitOutcome { kCommitted, kNotCommitted, kUnknown };
+
+constexpr int kInDoubtResolveTimeoutMs = 10000;
 
 CommitOutcome resolve_in_doubt_commit(WorkerConnection& connection, int old_backend_pid,
                                       const std::string& event_id) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kInDoubtResolveTimeoutMs);
   while (std::chrono::steady_clock::now() < deadline) {
     Status error;
     pqxx::connection* conn = connection.get(&error);
@@ -76,13 +153,19 @@ CommitOutcome resolve_in_doubt_commit(WorkerConnection& connection, int old_back
         if (!old_backend_alive) {
           return event_exists(tx, event_id) ? CommitOutcome::kCommitted : CommitOutcome::kNotCommitted;
         }
-      } catch (const std::exception& e) {
+      } catch (const std::exception&) {
         connection.discard();
       }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return CommitOutcome::kUnknown;
+}
+
+bool is_timeout(const std::exception& e) {
+  const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
+  // statement_timeout, lock_timeout, idle_in_transaction timeout: nothing committed; worth retrying later.
+  return sql != nullptr && (sql->sqlstate() == "57014" || sql->sqlstate() == "55P03" || sql->sqlstate() == "25P03");
 }
 
 }  // namespace
@@ -95,98 +178,71 @@ bool VersionPrecondition::matches(std::int64_t current_version) const {
   return false;
 }
 
-CreditCommandResult execute_credit_command(WorkerConnection& connection, const CreditCommandRequest& request) {
-  const bool is_register = std::holds_alternative<RegisterCredit>(request.command);
+std::vector<CreditCommandResult> execute_credit_batch(WorkerConnection& connection,
+                                                      const std::vector<CreditCommandRequest>& requests) {
+  const std::size_t n = requests.size();
+  if (n == 0) return {};
   for (int attempt = 1; attempt <= kCommandAttemptsMax; ++attempt) {
     Status error;
     pqxx::connection* conn = connection.get(&error);
-    if (conn == nullptr) return make_result(Kind::kUnavailable, CreditState(), error.message());
+    if (conn == nullptr) return all_results(n, Kind::kUnavailable, error.message());
 
-    CreditState state;
-    std::vector<NewEvent> new_events;
+    DecidedBatch batch;
     int backend_pid = 0;
     try {
       pqxx::work tx(*conn);
       // Reads first: the event INSERT must be this transaction's first write (see event_store.h).
-      Status loaded = load_state(read_stream(tx, request.credit_id), &state);
-      if (!loaded.ok()) return make_result(Kind::kInternal, state, loaded.message());
+      std::vector<std::string> stream_ids;
+      for (const CreditCommandRequest& r : requests) stream_ids.push_back(r.credit_id);
+      batch = decide_batch(requests, load_states(read_streams(tx, stream_ids)));
+      if (batch.events.empty()) return batch.results;  // nothing to write: refusals and no-ops only
 
-      if (request.if_match.has_value() && !request.if_match->matches(state.version)) {
-        return make_result(Kind::kPreconditionFailed, state,
-                           state.version == 0
-                               ? std::string("the credit does not exist, so If-Match cannot match")
-                               : "the credit is at version " + std::to_string(state.version) +
-                                     ", which If-Match does not name");
-      }
-
-      Decision decision = decide(request.command, state);
-      if (decision.error.has_value()) {
-        const bool not_found = decision.error->kind == DecideError::Kind::kNotFound;
-        CreditCommandResult result =
-            make_result(not_found ? Kind::kNotFound : Kind::kRejected, state, decision.error->detail);
-        result.error = std::move(decision.error);
-        return result;
-      }
-      if (decision.events.empty()) return make_result(Kind::kApplied, state, "");  // identical registration
-
-      const std::string metadata = event_metadata(request);
-      CreditState next = state;
-      for (const CreditEvent& event : decision.events) {
-        NewEvent e;
-        e.stream_id = request.credit_id;
-        e.stream_version = next.version + 1;
-        e.event_id = new_event_id();
-        e.event_type = event_type_name(event);
-        e.data_json = encode_event_data(event);
-        e.metadata_json = metadata;
-        new_events.push_back(std::move(e));
-        next = evolve(std::move(next), event);
-      }
-      Status appended = append_events(tx, new_events);
+      Status appended = append_events(tx, batch.events);
       if (appended.IsConflict()) {
         tx.abort();
-        continue;  // a concurrent writer won this version: decide again against fresh state
+        if (n > 1) break;  // isolate: let each command meet the conflict on its own
+        continue;          // decide again against fresh state
       }
-      if (!appended.ok()) return make_result(Kind::kInternal, state, appended.message());
+      if (!appended.ok()) return all_results(n, Kind::kInternal, appended.message());
       backend_pid = conn->backendpid();
       tx.commit();
-      return make_result(is_register && state.version == 0 ? Kind::kCreated : Kind::kApplied, next, "");
-    } catch (const pqxx::in_doubt_error& e) {
+      return batch.results;
+    } catch (const pqxx::in_doubt_error&) {
       connection.discard();
-      switch (resolve_in_doubt_commit(connection, backend_pid, new_events.front().event_id)) {
-        case CommitOutcome::kCommitted: {
-          CreditState next = state;
-          for (const NewEvent& e2 : new_events) {
-            CreditEvent event;
-            if (decode_event(e2.event_type, e2.data_json, &event).ok()) next = evolve(std::move(next), event);
-          }
-          return make_result(is_register && state.version == 0 ? Kind::kCreated : Kind::kApplied, next, "");
-        }
+      switch (resolve_in_doubt_commit(connection, backend_pid, batch.events.front().event_id)) {
+        case CommitOutcome::kCommitted:
+          return batch.results;
         case CommitOutcome::kNotCommitted:
-          return make_result(Kind::kUnavailable, state,
+          return all_results(n, Kind::kUnavailable,
                              "the connection to PostgreSQL was lost during commit; the command was not applied");
         case CommitOutcome::kUnknown:
-          return make_result(Kind::kUnavailable, state,
+          return all_results(n, Kind::kUnavailable,
                              "the connection to PostgreSQL was lost during commit and the outcome could not be "
                              "confirmed in time; re-send the command: it cannot apply twice");
       }
     } catch (const std::exception& e) {
       if (is_connection_failure(e)) {
         connection.discard();
-        return make_result(Kind::kUnavailable, state, std::string("lost the connection to PostgreSQL: ") + e.what());
+        return all_results(n, Kind::kUnavailable, std::string("lost the connection to PostgreSQL: ") + e.what());
       }
-      if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
-        // statement_timeout, lock_timeout, idle timeout: nothing committed, and worth retrying later.
-        if (sql->sqlstate() == "57014" || sql->sqlstate() == "55P03" || sql->sqlstate() == "25P03") {
-          return make_result(Kind::kUnavailable, state, std::string("PostgreSQL timed out: ") + e.what());
-        }
-      }
-      return make_result(Kind::kInternal, state, e.what());
+      if (is_timeout(e)) return all_results(n, Kind::kUnavailable, std::string("PostgreSQL timed out: ") + e.what());
+      if (n == 1) return all_results(n, Kind::kInternal, e.what());
+      break;  // one command may be at fault: isolate so the others still get their own answer
     }
   }
-  return make_result(Kind::kContended, CreditState(),
-                     "the credit was changed concurrently " + std::to_string(kCommandAttemptsMax) +
-                         " times while this command was being decided; retry");
+  if (n == 1) {
+    return all_results(1, Kind::kContended,
+                       "the credit was changed concurrently " + std::to_string(kCommandAttemptsMax) +
+                           " times while this command was being decided; retry");
+  }
+  std::vector<CreditCommandResult> results;
+  results.reserve(n);
+  for (const CreditCommandRequest& request : requests) results.push_back(execute_credit_command(connection, request));
+  return results;
+}
+
+CreditCommandResult execute_credit_command(WorkerConnection& connection, const CreditCommandRequest& request) {
+  return execute_credit_batch(connection, std::vector<CreditCommandRequest>{request}).front();
 }
 
 }  // namespace ledger

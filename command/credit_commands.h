@@ -1,6 +1,7 @@
-// Executing credit commands against the event store: load the stream, decide, append with an optimistic
-// version check, retry on a lost race, and find out the truth when a commit's outcome is unknown.
-// Blocking (libpqxx): runs on a DatabaseWorkers thread, never on an Asio thread.
+// Executing credit commands against the event store, a batch per transaction: load the streams, decide each
+// command in order (a later command sees an earlier one's effect), append every event in one statement
+// with optimistic version checks, commit once; retry on a lost race, and find out the truth when a
+// commit's outcome is unknown. Blocking (libpqxx): runs on its own threads, never on an Asio thread.
 #pragma once
 
 #include <cstdint>
@@ -48,6 +49,14 @@ struct CreditCommandResult {
 // state, so a retried retire of a just-retired credit is answered "already retired".
 inline constexpr int kCommandAttemptsMax = 5;
 
+// Executes `requests` in one transaction and returns one result per request, in order. Nothing is answered
+// as applied unless the transaction committed. When another writer wins a version race the batch is
+// decided again against fresh state; if that keeps failing, each command runs in a transaction of its own,
+// so a conflict fails only the commands it touches.
+std::vector<CreditCommandResult> execute_credit_batch(WorkerConnection& connection,
+                                                      const std::vector<CreditCommandRequest>& requests);
+
+// A batch of one.
 CreditCommandResult execute_credit_command(WorkerConnection& connection, const CreditCommandRequest& request);
 
 }  // namespace ledger

@@ -74,6 +74,20 @@ std::vector<RecordedEvent> read_stream(pqxx::transaction_base& tx, const std::st
                                            stream_id));
 }
 
+std::vector<RecordedEvent> read_streams(pqxx::transaction_base& tx, const std::vector<std::string>& stream_ids) {
+  // A uuid[] literal: ids are canonical UUID text, so they need no quoting.
+  std::string array = "{";
+  for (std::size_t i = 0; i < stream_ids.size(); ++i) {
+    if (i > 0) array += ',';
+    array += stream_ids[i];
+  }
+  array += '}';
+  return to_recorded_events(tx.exec_params(std::string("SELECT ") + kEventColumns +
+                                               " FROM events WHERE stream_id = ANY($1::uuid[])"
+                                               " ORDER BY stream_id, stream_version",
+                                           array));
+}
+
 std::int64_t read_stream_version(pqxx::transaction_base& tx, const std::string& stream_id) {
   return tx
       .exec_params1("SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1::uuid", stream_id)[0]

@@ -53,6 +53,9 @@ std::string new_event_id();
 // be the transaction's first write so the transaction id orders streams correctly.
 std::vector<RecordedEvent> read_stream(pqxx::transaction_base& tx, const std::string& stream_id);
 
+// All events of several streams, ordered by stream then version: one round trip for a whole batch.
+std::vector<RecordedEvent> read_streams(pqxx::transaction_base& tx, const std::vector<std::string>& stream_ids);
+
 // The current version of a stream (0 when it has no events).
 std::int64_t read_stream_version(pqxx::transaction_base& tx, const std::string& stream_id);
 

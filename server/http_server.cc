@@ -13,6 +13,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "command/credit_appender.h"
 #include "command/credit_commands.h"
 #include "command/credit_id.h"
 #include "command/credit_request.h"
@@ -33,24 +34,33 @@ using Response = http::response<http::string_body>;
 
 constexpr const char* kRetryAfterSeconds = "1";
 
-// Runs `fn(connection)` on a database thread and resumes the awaiting coroutine on its own executor with
-// the result. When the workers' queue is full, resumes at once with `busy` instead of queueing.
+// Starts blocking work elsewhere with `start(complete)` and resumes the awaiting coroutine on its own
+// executor with what `complete` is given (from any thread). When `start` refuses (a full queue), resumes at
+// once with `busy` instead of waiting.
 template <typename Result>
-net::awaitable<Result> run_on_database(DatabaseWorkers& workers, std::function<Result(WorkerConnection&)> fn,
-                                       Result busy) {
-  auto initiate = [&workers, &fn, &busy](auto handler) {
+net::awaitable<Result> await_completion(std::function<bool(std::function<void(Result)>)> start, Result busy) {
+  auto initiate = [&start, &busy](auto handler) {
     using Handler = decltype(handler);
     auto shared = std::make_shared<Handler>(std::move(handler));
-    auto complete = [shared](Result result) {
+    std::function<void(Result)> complete = [shared](Result result) {
       auto executor = net::get_associated_executor(*shared);
       net::post(executor, [shared, result = std::move(result)]() mutable { (*shared)(std::move(result)); });
     };
-    const bool queued = workers.submit([fn = std::move(fn), complete](WorkerConnection& connection) {
-      complete(fn(connection));
-    });
-    if (!queued) complete(std::move(busy));
+    if (!start(complete)) complete(std::move(busy));
   };
   co_return co_await net::async_initiate<const net::use_awaitable_t<>&, void(Result)>(initiate, net::use_awaitable);
+}
+
+// Runs `fn(connection)` on a database worker thread.
+template <typename Result>
+net::awaitable<Result> run_on_database(DatabaseWorkers& workers, std::function<Result(WorkerConnection&)> fn,
+                                       Result busy) {
+  std::function<bool(std::function<void(Result)>)> start = [&workers, &fn](std::function<void(Result)> complete) {
+    return workers.submit([fn = std::move(fn), complete = std::move(complete)](WorkerConnection& connection) {
+      complete(fn(connection));
+    });
+  };
+  co_return co_await await_completion<Result>(std::move(start), std::move(busy));
 }
 
 class Server {
@@ -58,8 +68,7 @@ class Server {
   explicit Server(const ServerOptions& options)
       : options_(options),
         io_(static_cast<int>(options.io_threads)),
-        command_workers_(options.database_url, DatabaseLimits(), options.command_db_threads,
-                         options.db_queue_length_max),
+        appender_(options.database_url, DatabaseLimits(), options.appender),
         query_workers_(options.database_url, DatabaseLimits(), options.query_db_threads,
                        options.db_queue_length_max) {}
 
@@ -101,7 +110,7 @@ class Server {
     for (std::size_t i = 1; i < options_.io_threads; ++i) threads.emplace_back([this] { io_.run(); });
     io_.run();
     for (auto& t : threads) t.join();
-    command_workers_.stop();
+    appender_.stop();
     query_workers_.stop();
     std::fprintf(stderr, "serve: stopped\n");
     return 0;
@@ -401,12 +410,12 @@ class Server {
 
     CreditCommandResult busy;
     busy.kind = CreditCommandResult::Kind::kUnavailable;
-    busy.detail = "the server is at its limit of queued database work; retry shortly";
-    std::function<CreditCommandResult(WorkerConnection&)> execute = [command](WorkerConnection& c) {
-      return execute_credit_command(c, command);
-    };
-    CreditCommandResult result =
-        co_await run_on_database<CreditCommandResult>(command_workers_, std::move(execute), std::move(busy));
+    busy.detail = "the server is at its limit of queued commands; retry shortly";
+    std::function<bool(std::function<void(CreditCommandResult)>)> submit =
+        [this, &command](std::function<void(CreditCommandResult)> complete) {
+          return appender_.submit(command, std::move(complete));
+        };
+    CreditCommandResult result = co_await await_completion<CreditCommandResult>(std::move(submit), std::move(busy));
 
     using Kind = CreditCommandResult::Kind;
     if (result.kind == Kind::kCreated || result.kind == Kind::kApplied) {
@@ -427,7 +436,7 @@ class Server {
 
   const ServerOptions options_;
   net::io_context io_;
-  DatabaseWorkers command_workers_;
+  CreditAppender appender_;
   DatabaseWorkers query_workers_;
   std::atomic<std::size_t> connections_{0};
   std::atomic<std::size_t> requests_in_flight_{0};

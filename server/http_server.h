@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "command/credit_appender.h"
+
 namespace ledger {
 
 struct ServerOptions {
@@ -13,7 +15,7 @@ struct ServerOptions {
   std::string address = "127.0.0.1";
   unsigned short port = 8080;               // 0 picks a free port (logged at start)
   std::size_t io_threads = 2;
-  std::size_t command_db_threads = 8;       // one PostgreSQL connection each
+  AppenderOptions appender;                 // group commit of commands
   std::size_t query_db_threads = 4;         // one PostgreSQL connection each
   std::size_t db_queue_length_max = 1024;   // jobs waiting for a database thread; beyond: 503
   std::size_t connections_max = 1024;       // open client connections; beyond: 503 and close

@@ -64,7 +64,10 @@ constexpr const char* kServeHelp =
     "  LEDGER_HTTP_ADDRESS           listen address (default 127.0.0.1)\n"
     "  LEDGER_HTTP_PORT              listen port (default 8080; 0 picks a free port)\n"
     "  LEDGER_HTTP_THREADS           Asio threads (default 2)\n"
-    "  LEDGER_DB_CONNECTIONS         PostgreSQL connections for commands (default 8)\n"
+    "  LEDGER_APPENDER_THREADS       group-commit threads, one PostgreSQL connection each (default 2)\n"
+    "  LEDGER_BATCH_SIZE_MAX         commands per transaction at most (default 256)\n"
+    "  LEDGER_BATCH_WAIT_US          wait for more commands after the first of a batch (default 0)\n"
+    "  LEDGER_COMMAND_QUEUE_MAX      commands waiting for a batch before answering 503 (default 4096)\n"
     "  LEDGER_QUERY_DB_CONNECTIONS   PostgreSQL connections for queries (default 4)\n"
     "  LEDGER_MAX_CONNECTIONS        open client connections before answering 503 (default 1024)\n";
 
@@ -152,7 +155,12 @@ int cmd_serve() {
   }
   options.port = static_cast<unsigned short>(env_integer("LEDGER_HTTP_PORT", 8080, 0, 65535));
   options.io_threads = static_cast<std::size_t>(env_integer("LEDGER_HTTP_THREADS", 2, 1, 64));
-  options.command_db_threads = static_cast<std::size_t>(env_integer("LEDGER_DB_CONNECTIONS", 8, 1, 256));
+  options.appender.threads = static_cast<std::size_t>(env_integer("LEDGER_APPENDER_THREADS", 2, 1, 64));
+  options.appender.batch_size_max = static_cast<std::size_t>(
+      env_integer("LEDGER_BATCH_SIZE_MAX", 256, 1, static_cast<long long>(ledger::kAppenderBatchSizeMax)));
+  options.appender.batch_wait_us = static_cast<int>(env_integer("LEDGER_BATCH_WAIT_US", 0, 0, 100000));
+  options.appender.queue_length_max =
+      static_cast<std::size_t>(env_integer("LEDGER_COMMAND_QUEUE_MAX", 4096, 1, 1000000));
   options.query_db_threads = static_cast<std::size_t>(env_integer("LEDGER_QUERY_DB_CONNECTIONS", 4, 1, 256));
   options.connections_max = static_cast<std::size_t>(env_integer("LEDGER_MAX_CONNECTIONS", 1024, 1, 100000));
   install_stop_handlers();  // until the server's own signal_set takes over

@@ -24,11 +24,12 @@ RecordLookup find_record(WorkerConnection& connection, const std::string& id) {
     return lookup;
   }
   try {
-    pqxx::read_transaction tx(*conn);
-    const pqxx::result result = tx.exec_params(
-        "SELECT id::text, project_name, registry, vintage, quantity, serial_number, status, version, history::text"
-        " FROM credit_records WHERE id = $1::uuid",
-        id);
+    // Declaring the same statement again is a no-op in libpqxx; the server parses it once per connection.
+    conn->prepare("find_credit_record",
+                  "SELECT id::text, project_name, registry, vintage, quantity, serial_number, status, version,"
+                  " history::text FROM credit_records WHERE id = $1::uuid");
+    pqxx::nontransaction tx(*conn);  // one statement: no BEGIN/COMMIT round trips
+    const pqxx::result result = tx.exec_prepared("find_credit_record", id);
     if (result.empty()) {
       lookup.kind = RecordLookup::Kind::kNotFound;
       return lookup;

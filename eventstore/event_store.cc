@@ -11,7 +11,8 @@
 namespace ledger {
 namespace {
 
-// Columns every event read selects, in RecordedEvent order.
+// Columns every event read selects, in RecordedEvent order. Casts keep the column names, so ORDER BY
+// must name events.transaction_id (xid8) explicitly, or it would sort by the text.
 constexpr const char* kEventColumns =
     "position, transaction_id::text, stream_id::text, stream_version, event_id::text, event_type, "
     "data::text, metadata::text, "
@@ -70,7 +71,7 @@ std::string new_event_id() { return new_uuid_v4(); }
 
 std::vector<RecordedEvent> read_stream(pqxx::transaction_base& tx, const std::string& stream_id) {
   return to_recorded_events(tx.exec_params(std::string("SELECT ") + kEventColumns +
-                                               " FROM events WHERE stream_id = $1::uuid ORDER BY stream_version",
+                                               " FROM events WHERE stream_id = $1::uuid ORDER BY events.stream_version",
                                            stream_id));
 }
 
@@ -84,7 +85,7 @@ std::vector<RecordedEvent> read_streams(pqxx::transaction_base& tx, const std::v
   array += '}';
   return to_recorded_events(tx.exec_params(std::string("SELECT ") + kEventColumns +
                                                " FROM events WHERE stream_id = ANY($1::uuid[])"
-                                               " ORDER BY stream_id, stream_version",
+                                               " ORDER BY events.stream_id, events.stream_version",
                                            array));
 }
 
@@ -142,7 +143,7 @@ std::vector<RecordedEvent> read_events_after(pqxx::transaction_base& tx, const C
       std::string("SELECT ") + kEventColumns +
           " FROM events"
           " WHERE (transaction_id, position) > ($1::xid8, $2::bigint) AND transaction_id < $3::xid8"
-          " ORDER BY transaction_id, position LIMIT $4::bigint",
+          " ORDER BY events.transaction_id, events.position LIMIT $4::bigint",
       after.transaction_id, after.position, horizon, static_cast<std::int64_t>(limit)));
 }
 

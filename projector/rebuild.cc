@@ -1,0 +1,389 @@
+#include "projector/rebuild.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "eventstore/database.h"
+#include "eventstore/event_store.h"
+#include "eventstore/status.h"
+#include "projector/credit_projection.h"
+#include "projector/projector.h"
+
+namespace ledger {
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr int kProgressIntervalMs = 1000;
+constexpr int kLockTimeoutS = 30;
+constexpr const char* kRebuildTable = "credit_records_rebuild";
+constexpr const char* kInsertStatement = "rebuild_insert_records";
+
+void log_line(const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); }
+
+std::string one_line(const char* what) {
+  std::string s;
+  for (const char* p = what; *p != '\0'; ++p) {
+    const bool space = *p == '\n' || *p == ' ' || *p == '\t';
+    if (space && (s.empty() || s.back() == ' ')) continue;  // collapse runs of blanks and line breaks
+    s += space ? ' ' : *p;
+  }
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+double seconds_since(SteadyClock::time_point start) {
+  return std::chrono::duration<double>(SteadyClock::now() - start).count();
+}
+
+std::string per_second(std::int64_t count, double seconds) {
+  return std::to_string(static_cast<std::int64_t>(seconds > 0 ? static_cast<double>(count) / seconds : 0));
+}
+
+std::string format_fixed(double value, int decimals) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.*f", decimals, value);
+  return buffer;
+}
+
+// Everything about a table that must come out of the swap unchanged: owner, grants, comment, options,
+// columns, indexes, constraints, triggers, policies. Compared before and after; a difference aborts the
+// rebuild, so a schema feature the swap does not carry over fails loudly instead of vanishing.
+constexpr const char* kTableShapeSql = R"sql(
+SELECT concat_ws(E'\n',
+  'owner ' || pg_get_userbyid(c.relowner),
+  'acl ' || coalesce(c.relacl::text, 'default'),
+  'comment ' || coalesce(obj_description(c.oid, 'pg_class'), ''),
+  'options ' || coalesce(c.reloptions::text, 'none'),
+  'kind ' || c.relkind::text || c.relpersistence::text ||
+    ' rls ' || c.relrowsecurity::text || ' ' || c.relforcerowsecurity::text,
+  (SELECT string_agg('column ' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod) ||
+                     CASE WHEN a.attnotnull THEN ' not null' ELSE '' END ||
+                     coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '') ||
+                     coalesce(' acl ' || a.attacl::text, '') ||
+                     coalesce(' comment ' || col_description(c.oid, a.attnum), ''), E'\n' ORDER BY a.attnum)
+     FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
+  (SELECT string_agg(pg_get_indexdef(i.indexrelid), E'\n' ORDER BY pg_get_indexdef(i.indexrelid))
+     FROM pg_index i WHERE i.indrelid = c.oid),
+  (SELECT string_agg('constraint ' || k.conname || ' ' || pg_get_constraintdef(k.oid), E'\n' ORDER BY k.conname)
+     FROM pg_constraint k WHERE k.conrelid = c.oid),
+  (SELECT string_agg(pg_get_triggerdef(t.oid), E'\n' ORDER BY t.tgname)
+     FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal),
+  (SELECT string_agg('policy ' || p.polname, E'\n' ORDER BY p.polname) FROM pg_policy p WHERE p.polrelid = c.oid))
+FROM pg_class c WHERE c.oid = $1::regclass
+)sql";
+
+// A table's indexes with the index and table names cut out of the definition, so the indexes LIKE ...
+// INCLUDING ALL created can be paired with the originals whose names they must take.
+constexpr const char* kIndexesSql = R"sql(
+SELECT c.relname, regexp_replace(pg_get_indexdef(i.indexrelid), ' INDEX \S+ ON \S+ ', ' INDEX ON ')
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+ WHERE i.indrelid = $1::regclass ORDER BY 2, 1
+)sql";
+
+// What LIKE does not copy but a migrated table may have: owner, table comment, grants.
+constexpr const char* kOwnerCommentSql = R"sql(
+SELECT pg_get_userbyid(c.relowner), obj_description(c.oid, 'pg_class'), current_user::text
+  FROM pg_class c WHERE c.oid = $1::regclass
+)sql";
+constexpr const char* kGrantsSql = R"sql(
+SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END,
+       a.privilege_type, a.is_grantable
+  FROM pg_class c, aclexplode(c.relacl) WITH ORDINALITY AS a(grantor, grantee, privilege_type, is_grantable, n)
+ WHERE c.oid = $1::regclass ORDER BY a.n
+)sql";
+
+struct IndexName {
+  std::string name;
+  std::string shape;  // definition without names
+};
+
+std::vector<IndexName> read_indexes(pqxx::work& tx, const std::string& table) {
+  std::vector<IndexName> indexes;
+  for (const pqxx::row& row : tx.exec_params(kIndexesSql, table)) {
+    indexes.push_back({row[0].as<std::string>(), row[1].as<std::string>()});
+  }
+  return indexes;
+}
+
+std::string read_shape(pqxx::work& tx, const std::string& table) {
+  return tx.exec_params1(kTableShapeSql, table)[0].as<std::string>();
+}
+
+class Rebuild {
+ public:
+  Rebuild(const RebuildOptions& options, const std::atomic<bool>& stop_requested)
+      : options_(options), stop_requested_(stop_requested) {}
+
+  // Errors of the database itself are thrown; everything else comes back as a Status.
+  Status run() {
+    start_ = SteadyClock::now();
+    DatabaseLimits limits;
+    limits.statement_timeout_ms = 0;  // replay and the final swap can be long
+    limits.lock_timeout_ms = kLockTimeoutS * 1000;
+    // Generous but bounded: sorting and encoding millions of records happens between two statements.
+    limits.idle_in_transaction_timeout_ms = 60'000;
+    std::unique_ptr<pqxx::connection> conn = open_connection(options_.database_url, limits);
+    pqxx::work tx(*conn, "rebuild");
+    tx.exec("SET LOCAL lock_timeout = '" + std::to_string(kLockTimeoutS) + "s'");
+    tx.exec("SET LOCAL statement_timeout = 0");
+
+    Status locked = take_lock(tx);
+    if (!locked.ok()) return locked;
+
+    const std::string horizon = read_horizon(tx);
+    const std::int64_t total = count_events_below(tx, horizon);
+    log_line("rebuild: replaying " + std::to_string(total) + " events below transaction horizon " + horizon);
+
+    const std::string old_shape = read_shape(tx, kCreditRecordsProjection);
+    const std::vector<IndexName> old_indexes = read_indexes(tx, kCreditRecordsProjection);
+    tx.exec(std::string("CREATE TABLE ") + kRebuildTable + " (LIKE " + kCreditRecordsProjection + " INCLUDING ALL)");
+    std::vector<std::pair<std::string, std::string>> index_renames;  // rebuilt name -> original name
+    Status paired = pair_indexes(old_indexes, read_indexes(tx, kRebuildTable), &index_renames);
+    if (!paired.ok()) return paired;
+
+    Checkpoint last;
+    std::int64_t replayed = 0;
+    Status replay_status = replay(tx, horizon, total, &last, &replayed);
+    if (!replay_status.ok()) return replay_status;
+    if (replayed != total) {
+      return Status::Internal("replayed " + std::to_string(replayed) + " events but " + std::to_string(total) +
+                              " are below the horizon: the log changed under the rebuild");
+    }
+
+    Status write_status = write_records(tx);
+    if (!write_status.ok()) return write_status;
+    tx.exec(std::string("ANALYZE ") + kRebuildTable);  // fresh planner statistics for the new table
+
+    Status swapped = swap_tables(tx, old_shape, index_renames);
+    if (!swapped.ok()) return swapped;
+
+    // The rebuilt model reflects exactly the replayed events: the checkpoint restarts from them.
+    tx.exec_params("UPDATE projection_checkpoints SET events_applied = 0 WHERE projection_name = $1",
+                   std::string(kCreditRecordsProjection));
+    write_checkpoint(tx, kCreditRecordsProjection, last, replayed);
+    if (stop_requested_.load()) return stopped();
+    tx.commit();
+
+    const double elapsed_s = seconds_since(start_);
+    log_line("rebuild: replayed " + std::to_string(replayed) + " events into " + std::to_string(records_.size()) +
+             " records in " + format_fixed(elapsed_s, 2) + " s (" + per_second(replayed, elapsed_s) +
+             " events/s)");
+    return Status::Ok();
+  }
+
+ private:
+  static Status stopped() {
+    return Status::Unavailable("stopped by request; rolled back, the old read model is unchanged");
+  }
+
+  // The same key the live projector try-locks per batch, so no batch interleaves with the rebuild.
+  Status take_lock(pqxx::work& tx) {
+    if (tx.exec_params1("SELECT pg_try_advisory_xact_lock($1::bigint)", kCreditRecordsLockKey)[0].as<bool>()) {
+      return Status::Ok();
+    }
+    log_line("rebuild: waiting up to " + std::to_string(kLockTimeoutS) +
+             " s for the credit_records projection lock (held by a projector batch or another rebuild)");
+    try {
+      tx.exec_params("SELECT pg_advisory_xact_lock($1::bigint)", kCreditRecordsLockKey);
+    } catch (const pqxx::sql_error& e) {
+      if (e.sqlstate() != "55P03") throw;  // lock_not_available: lock_timeout expired
+      return Status::Unavailable("the credit_records projection lock stayed held for " +
+                                 std::to_string(kLockTimeoutS) +
+                                 " s: another rebuild is probably running; try again when it has finished");
+    }
+    return Status::Ok();
+  }
+
+  static Status pair_indexes(const std::vector<IndexName>& originals, std::vector<IndexName> rebuilt,
+                             std::vector<std::pair<std::string, std::string>>* renames) {
+    if (originals.size() != rebuilt.size()) {
+      return Status::Internal("LIKE INCLUDING ALL created " + std::to_string(rebuilt.size()) + " indexes, " +
+                              kCreditRecordsProjection + " has " + std::to_string(originals.size()));
+    }
+    for (const IndexName& original : originals) {
+      auto match = std::find_if(rebuilt.begin(), rebuilt.end(),
+                                [&](const IndexName& r) { return r.shape == original.shape; });
+      if (match == rebuilt.end()) {
+        return Status::Internal("no rebuilt index matches " + original.name + " (" + original.shape + ")");
+      }
+      renames->emplace_back(match->name, original.name);
+      rebuilt.erase(match);
+    }
+    return Status::Ok();
+  }
+
+  // Pages through the log below the horizon, folding every event into records_.
+  Status replay(pqxx::work& tx, const std::string& horizon, std::int64_t total, Checkpoint* last,
+                std::int64_t* replayed) {
+    auto last_progress = SteadyClock::now();
+    const auto replay_start = last_progress;
+    Checkpoint after;  // the zero checkpoint: from the beginning of the log
+    for (;;) {
+      if (stop_requested_.load()) return stopped();
+      const std::vector<RecordedEvent> events = read_events_after(tx, after, horizon, options_.batch_size_max);
+      if (events.empty()) break;
+      if (events.size() > options_.batch_size_max) {
+        return Status::Internal("read_events_after returned more events than asked for");
+      }
+      for (const RecordedEvent& e : events) {
+        Status s = apply_event(e, &records_[e.stream_id]);
+        if (!s.ok()) return s;
+      }
+      after = Checkpoint{events.back().transaction_id, events.back().position};
+      *replayed += static_cast<std::int64_t>(events.size());
+      if (*replayed > total) {
+        return Status::Internal("more events below the horizon than counted (" + std::to_string(total) + ")");
+      }
+      const auto now = SteadyClock::now();
+      if (now - last_progress >= std::chrono::milliseconds(kProgressIntervalMs)) {
+        last_progress = now;
+        const double percent =
+            total > 0 ? 100.0 * static_cast<double>(*replayed) / static_cast<double>(total) : 100.0;
+        log_line("rebuild: " + std::to_string(*replayed) + "/" + std::to_string(total) + " events (" +
+                 format_fixed(percent, 1) + "%), " + per_second(*replayed, seconds_since(replay_start)) +
+                 " events/s");
+      }
+      if (events.size() < options_.batch_size_max) break;  // a short page is the end of the log below horizon
+    }
+    *last = after;
+    return Status::Ok();
+  }
+
+  // Writes records_ into the rebuild table, batch_size_max rows per statement, in id order.
+  Status write_records(pqxx::work& tx) {
+    tx.conn().prepare(kInsertStatement, std::string("INSERT INTO ") + kRebuildTable + " (" + kCreditRecordColumns +
+                                            ") SELECT " + kCreditRecordColumns + " FROM " + kCreditRecordsRecordset);
+    std::vector<const CreditRecord*> sorted;
+    sorted.reserve(records_.size());
+    for (const auto& [id, record] : records_) {
+      // apply_event never leaves an empty slot behind a successful replay.
+      if (!record.has_value()) return Status::Internal("credit " + id + " has no record after replay");
+      sorted.push_back(&*record);
+    }
+    std::sort(sorted.begin(), sorted.end(), [](const CreditRecord* a, const CreditRecord* b) { return a->id < b->id; });
+
+    auto last_progress = SteadyClock::now();
+    std::vector<const CreditRecord*> batch;
+    batch.reserve(std::min(sorted.size(), options_.batch_size_max));
+    for (std::size_t begin = 0; begin < sorted.size(); begin += options_.batch_size_max) {
+      if (stop_requested_.load()) return stopped();
+      const std::size_t end = std::min(sorted.size(), begin + options_.batch_size_max);
+      batch.assign(sorted.begin() + static_cast<std::ptrdiff_t>(begin),
+                   sorted.begin() + static_cast<std::ptrdiff_t>(end));
+      const pqxx::result written = tx.exec_prepared(kInsertStatement, encode_credit_records(batch));
+      if (written.affected_rows() != batch.size()) {
+        return Status::Internal("inserted " + std::to_string(written.affected_rows()) + " of " +
+                                std::to_string(batch.size()) + " records");
+      }
+      const auto now = SteadyClock::now();
+      if (now - last_progress >= std::chrono::milliseconds(kProgressIntervalMs)) {
+        last_progress = now;
+        log_line("rebuild: wrote " + std::to_string(end) + "/" + std::to_string(sorted.size()) + " records");
+      }
+    }
+    return Status::Ok();
+  }
+
+  // Replaces credit_records by the rebuild table and gives it back everything LIKE does not carry: the
+  // original index and constraint names, owner, comment and grants. The end state must match a migrated
+  // database; the shape comparison proves it before the commit.
+  Status swap_tables(pqxx::work& tx, const std::string& old_shape,
+                     const std::vector<std::pair<std::string, std::string>>& index_renames) {
+    const std::string table = kCreditRecordsProjection;
+    const pqxx::row owner_comment = tx.exec_params1(kOwnerCommentSql, table);
+    const std::string owner = owner_comment[0].as<std::string>();
+    const std::optional<std::string> comment =
+        owner_comment[1].is_null() ? std::nullopt : std::optional<std::string>(owner_comment[1].as<std::string>());
+    const std::string current_user = owner_comment[2].as<std::string>();
+    const pqxx::result grants = tx.exec_params(kGrantsSql, table);
+
+    try {
+      tx.exec("DROP TABLE " + tx.quote_name(table));
+    } catch (const pqxx::sql_error& e) {
+      if (e.sqlstate() != "55P03") throw;  // lock_not_available
+      return Status::Unavailable("could not get exclusive access to " + table + " within " +
+                                 std::to_string(kLockTimeoutS) + " s to swap in the rebuilt table (a long "
+                                 "transaction is reading it?); rolled back, the old read model is unchanged");
+    }
+    tx.exec(std::string("ALTER TABLE ") + kRebuildTable + " RENAME TO " + tx.quote_name(table));
+    // Renaming an index that backs a constraint (the primary key) renames the constraint with it.
+    for (const auto& [rebuilt, original] : index_renames) {
+      if (rebuilt == original) continue;
+      tx.exec("ALTER INDEX " + tx.quote_name(rebuilt) + " RENAME TO " + tx.quote_name(original));
+    }
+    if (owner != current_user) tx.exec("ALTER TABLE " + tx.quote_name(table) + " OWNER TO " + tx.quote_name(owner));
+    if (comment.has_value()) tx.exec("COMMENT ON TABLE " + tx.quote_name(table) + " IS " + tx.quote(*comment));
+    for (const pqxx::row& grant : grants) {
+      // grantee is already quoted (or PUBLIC); privilege_type is an SQL keyword from the catalog.
+      tx.exec("GRANT " + grant[1].as<std::string>() + " ON " + tx.quote_name(table) + " TO " +
+              grant[0].as<std::string>() + (grant[2].as<bool>() ? " WITH GRANT OPTION" : ""));
+    }
+
+    const std::string new_shape = read_shape(tx, table);
+    if (new_shape != old_shape) {
+      return Status::Internal("the rebuilt table would differ from the original (the swap does not carry "
+                              "this over):\n--- original:\n" + old_shape + "\n--- rebuilt:\n" + new_shape);
+    }
+    return Status::Ok();
+  }
+
+  const RebuildOptions options_;
+  const std::atomic<bool>& stop_requested_;
+  SteadyClock::time_point start_;
+  // Every credit by id, held in memory for the whole replay (one entry per stream in the log).
+  std::unordered_map<std::string, std::optional<CreditRecord>> records_;
+};
+
+}  // namespace
+
+int run_rebuild(const RebuildOptions& options, const std::atomic<bool>& stop_requested) {
+  if (options.database_url.empty()) {
+    log_line("rebuild: database_url is empty");
+    return 2;
+  }
+  if (options.batch_size_max < 1 || options.batch_size_max > kRebuildBatchSizeMax) {
+    log_line("rebuild: batch_size_max must be in [1, " + std::to_string(kRebuildBatchSizeMax) + "]");
+    return 2;
+  }
+  try {
+    Rebuild rebuild(options, stop_requested);
+    const Status status = rebuild.run();
+    if (status.ok()) return 0;
+    if (status.IsInternal()) {
+      log_line("rebuild: FATAL: invariant violated, rolled back (the old read model is unchanged): " +
+               status.message());
+    } else {
+      log_line("rebuild: " + status.message());
+    }
+    return 1;
+  } catch (const pqxx::in_doubt_error& e) {
+    log_line("rebuild: the connection was lost during COMMIT, so whether the rebuild took effect is unknown; "
+             "check projection_checkpoints and rerun if needed: " + one_line(e.what()));
+    return 1;
+  } catch (const std::exception& e) {
+    if (is_connection_failure(e)) {
+      log_line("rebuild: lost the connection to PostgreSQL; rolled back, the old read model is unchanged: " +
+               one_line(e.what()));
+    } else {
+      log_line("rebuild: failed; rolled back, the old read model is unchanged: " + one_line(e.what()));
+    }
+    return 1;
+  } catch (...) {
+    log_line("rebuild: FATAL: unexpected non-standard exception; rolled back");
+    return 1;
+  }
+}
+
+}  // namespace ledger

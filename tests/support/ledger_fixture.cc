@@ -1,0 +1,306 @@
+#include "tests/support/ledger_fixture.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <regex>
+#include <signal.h>
+#include <stdexcept>
+#include <thread>
+
+namespace ledger::test {
+namespace {
+
+constexpr std::chrono::milliseconds kPollInterval{25};
+
+void print_log(const std::string& title, const std::string& path) {
+  std::printf("---- %s (%s), last lines:\n%s", title.c_str(), path.c_str(), tail_of_file(path).c_str());
+}
+
+}  // namespace
+
+std::string CreditSpec::to_json() const {
+  return json_object({{"project_name", json_string(project_name)},
+                      {"registry", json_string(registry)},
+                      {"vintage", vintage},
+                      {"quantity", quantity},
+                      {"serial_number", json_string(serial_number)}});
+}
+
+::testing::AssertionResult IsProblem(const HttpResponse& response, int expected_status) {
+  if (response.status != expected_status) {
+    return ::testing::AssertionFailure() << "HTTP status " << response.status << ", expected "
+                                         << expected_status << "; body: " << response.body;
+  }
+  const std::string content_type = lower(response.header("Content-Type").value_or("<none>"));
+  if (content_type.rfind("application/problem+json", 0) != 0) {
+    return ::testing::AssertionFailure() << "Content-Type is " << content_type
+                                         << ", expected application/problem+json; body: " << response.body;
+  }
+  rapidjson::Document doc;
+  try {
+    doc = parse_json(response.body);
+  } catch (const std::exception& e) {
+    return ::testing::AssertionFailure() << e.what();
+  }
+  if (!doc.IsObject()) return ::testing::AssertionFailure() << "problem is not an object: " << response.body;
+  for (const char* name : {"type", "title", "detail"}) {
+    if (!doc.HasMember(name) || !doc[name].IsString()) {
+      return ::testing::AssertionFailure() << "problem has no string \"" << name << "\": " << response.body;
+    }
+  }
+  if (!doc.HasMember("status") || !doc["status"].IsInt() || doc["status"].GetInt() != expected_status) {
+    return ::testing::AssertionFailure() << "problem \"status\" is not the number " << expected_status << ": "
+                                         << response.body;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+std::vector<std::string> error_fields(const HttpResponse& response) {
+  std::vector<std::string> fields;
+  rapidjson::Document doc;
+  try {
+    doc = parse_json(response.body);
+  } catch (const std::exception&) {
+    return fields;
+  }
+  if (!doc.IsObject() || !doc.HasMember("errors") || !doc["errors"].IsArray()) return fields;
+  for (const auto& error : doc["errors"].GetArray()) {
+    fields.push_back(string_member(error, "field"));
+  }
+  return fields;
+}
+
+std::string problem_detail(const HttpResponse& response) {
+  try {
+    return string_member(parse_json(response.body), "detail");
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
+std::string lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+bool has_item(const std::vector<std::string>& items, const std::string& item) {
+  return std::find(items.begin(), items.end(), item) != items.end();
+}
+
+std::optional<std::uint16_t> wait_for_listening(Process& serve, std::chrono::milliseconds timeout) {
+  static const std::regex listening(R"(listening on http://127\.0\.0\.1:([0-9]+))");
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    const std::string err = serve.stderr_text();
+    std::smatch match;
+    if (std::regex_search(err, match, listening)) {
+      const int port = std::stoi(match[1].str());
+      if (port > 0 && port < 65536) return static_cast<std::uint16_t>(port);
+    }
+    if (!serve.running() || std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(kPollInterval);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+void LedgerFixture::SetUp() {
+  std::string error;
+  admin_ = admin_env_from_env(&error);
+  ASSERT_TRUE(admin_.has_value()) << error;
+  work_dir_ = make_temp_dir("ledger-it.");
+  db_ = std::make_unique<TestDatabase>(*admin_);
+  const RunResult migrated = db_->migrate(work_dir_);
+  ASSERT_TRUE(migrated.ok()) << "carbon-ledger migrate " << migrated.describe();
+  if (start_services_in_setup_) {
+    start_serve();
+    start_projector();
+  }
+}
+
+void LedgerFixture::TearDown() {
+  // A service that died on its own during the test is a failure, whatever the test asserted.
+  if (serve_ && !serve_->running()) {
+    ADD_FAILURE() << "carbon-ledger serve died during the test: " << describe_wait_status(*serve_->exit_status());
+  }
+  if (projector_ && !projector_->running()) {
+    ADD_FAILURE() << "carbon-ledger project died during the test: "
+                  << describe_wait_status(*projector_->exit_status());
+  }
+  // Both stop in parallel (one SIGTERM each). Exit codes are the shutdown tests' business, but a service
+  // that ignores SIGTERM for kStopTimeout is a bug wherever it shows.
+  if (serve_) serve_->send_signal(SIGTERM);
+  if (projector_) projector_->send_signal(SIGTERM);
+  for (auto* process : {&serve_, &projector_}) {
+    if (*process && !(*process)->wait_for(kStopTimeout)) {
+      ADD_FAILURE() << "carbon-ledger " << (process == &serve_ ? "serve" : "project") << " still running "
+                    << kStopTimeout.count() << " ms after SIGTERM; killed";
+      (*process)->kill_now();
+    }
+  }
+  if (HasFailure()) {
+    for (int i = 0; i < serve_starts_; ++i) {
+      print_log("serve #" + std::to_string(i), work_dir_ + "/serve" + std::to_string(i) + ".err");
+    }
+    for (int i = 0; i < projector_starts_; ++i) {
+      print_log("project #" + std::to_string(i), work_dir_ + "/project" + std::to_string(i) + ".err");
+    }
+  }
+  serve_.reset();
+  projector_.reset();
+  db_.reset();  // drops the database
+  if (!work_dir_.empty() && std::getenv("LEDGER_TEST_KEEP") == nullptr) remove_tree(work_dir_);
+}
+
+Environment LedgerFixture::ledger_env() const {
+  return {{"DATABASE_URL", database_url()}, {"LEDGER_HTTP_PORT", "0"}};
+}
+
+void LedgerFixture::start_serve() {
+  const std::string base = work_dir_ + "/serve" + std::to_string(serve_starts_++);
+  serve_ = Process::start(ledger_binary(), {"serve"}, ledger_env(), base + ".out", base + ".err");
+  const auto port = wait_for_listening(*serve_, kStartTimeout);
+  if (!port) {
+    const std::string state =
+        serve_->running() ? "still running" : describe_wait_status(*serve_->exit_status());
+    const std::string log = serve_->stderr_text();
+    serve_->kill_now();
+    serve_.reset();
+    throw std::runtime_error("carbon-ledger serve did not print 'listening on http://127.0.0.1:<port>' within " +
+                             std::to_string(kStartTimeout.count()) + " ms (" + state + "); stderr:\n" + log);
+  }
+  port_ = *port;
+}
+
+int LedgerFixture::stop_serve() {
+  if (!serve_) throw std::logic_error("serve is not running");
+  const int status = serve_->terminate(kStopTimeout).first;
+  serve_.reset();
+  return status;
+}
+
+void LedgerFixture::start_projector() {
+  const std::string base = work_dir_ + "/project" + std::to_string(projector_starts_++);
+  projector_ = Process::start(ledger_binary(), {"project"}, ledger_env(), base + ".out", base + ".err");
+  // The contract has no readiness line for the projector. Its first log line (or a short bound) is taken
+  // as "started", so a test that stops it right away does not race its signal handler installation.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (projector_->running() && projector_->stderr_text().empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(kPollInterval);
+  }
+}
+
+int LedgerFixture::stop_projector() {
+  if (!projector_) throw std::logic_error("project is not running");
+  const int status = projector_->terminate(kStopTimeout).first;
+  projector_.reset();
+  return status;
+}
+
+void LedgerFixture::kill_projector() {
+  if (!projector_) throw std::logic_error("project is not running");
+  projector_->kill_now();
+  projector_.reset();
+}
+
+RunResult LedgerFixture::run_ledger(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
+  return run_to_completion(ledger_binary(), args, {{"DATABASE_URL", database_url()}}, work_dir_, timeout);
+}
+
+HttpResponse LedgerFixture::http(std::string_view method, std::string_view target, std::string_view body,
+                                 const Headers& headers) {
+  return http_request(port_, method, target, body, headers);
+}
+
+HttpResponse LedgerFixture::register_credit(const CreditSpec& spec) {
+  return http("POST", "/register", spec.to_json());
+}
+
+std::string LedgerFixture::register_new(const std::string& serial_number) {
+  CreditSpec spec;
+  spec.serial_number = serial_number;
+  const HttpResponse response = register_credit(spec);
+  if (response.status != 201) {
+    throw std::runtime_error("registering " + serial_number + " answered " + std::to_string(response.status) +
+                             ", expected 201: " + response.body);
+  }
+  const std::string id = string_member(parse_json(response.body), "id");
+  if (id.empty()) throw std::runtime_error("register response has no id: " + response.body);
+  return id;
+}
+
+HttpResponse LedgerFixture::sell(const std::string& id, const std::string& buyer, const Headers& headers) {
+  return http("POST", "/records/" + id + "/sell", json_object({{"buyer", json_string(buyer)}}), headers);
+}
+
+HttpResponse LedgerFixture::retire(const std::string& id, std::string_view body, const Headers& headers) {
+  return http("POST", "/records/" + id + "/retire", body, headers);
+}
+
+HttpResponse LedgerFixture::get_record_eventually(const std::string& id, std::int64_t min_version,
+                                                  std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    HttpResponse response = http("GET", "/records/" + id);
+    if (response.status == 200) {
+      try {
+        const auto doc = parse_json(response.body);
+        if (has_int_member(doc, "version") && int_member(doc, "version") >= min_version) return response;
+      } catch (const std::exception&) {
+        return response;  // the caller's checks will say what is wrong with it
+      }
+    } else if (response.status != 404) {
+      return response;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return response;
+    std::this_thread::sleep_for(kPollInterval);
+  }
+}
+
+std::string LedgerFixture::query_scalar(const std::string& sql) const {
+  return ledger::test::query_scalar(database_url(), sql);
+}
+
+std::int64_t LedgerFixture::query_int(const std::string& sql) const {
+  return ledger::test::query_int(database_url(), sql);
+}
+
+void LedgerFixture::exec_sql(const std::string& sql) const { ledger::test::exec_sql(database_url(), sql); }
+
+std::int64_t LedgerFixture::count_events() const { return query_int("SELECT count(*) FROM events"); }
+
+std::int64_t LedgerFixture::count_events(const std::string& stream_id, const std::string& event_type) const {
+  // Both values come from the tests themselves (UUIDs and fixed type names), never from the product.
+  return query_int("SELECT count(*) FROM events WHERE stream_id = '" + stream_id + "'::uuid AND event_type = '" +
+                   event_type + "'");
+}
+
+std::int64_t LedgerFixture::events_applied() const {
+  return query_int("SELECT events_applied FROM projection_checkpoints WHERE projection_name = 'credit_records'");
+}
+
+std::int64_t LedgerFixture::divergent_streams() const {
+  return query_int(R"(
+      SELECT count(*)
+      FROM (SELECT stream_id, max(stream_version) AS version, count(*) AS events FROM events GROUP BY stream_id) e
+      LEFT JOIN credit_records c ON c.id = e.stream_id
+      WHERE c.id IS NULL OR c.version <> e.version OR c.version <> e.events
+         OR jsonb_array_length(c.history) <> c.version)");
+}
+
+bool LedgerFixture::wait_until_projected(std::chrono::milliseconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (events_applied() >= count_events()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(kPollInterval);
+  }
+}
+
+}  // namespace ledger::test

@@ -1,0 +1,117 @@
+// The GoogleTest fixture of the integration tests: a fresh database, `carbon-ledger migrate` on it, then
+// `carbon-ledger serve` (on an ephemeral port) and `carbon-ledger project` as real child processes. Helpers
+// speak the HTTP API and query the database directly.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/support/http_client.h"
+#include "tests/support/json.h"
+#include "tests/support/process.h"
+#include "tests/support/test_database.h"
+
+namespace ledger::test {
+
+// The credit of the old prototype's README; its id must never change.
+inline constexpr const char* kReadmeRegisterBody =
+    R"({"project_name":"Project ","registry":"Registry1","vintage":"2023","quantity":100,"serial_number":"SN1234"})";
+inline constexpr const char* kReadmeCreditId = "800d4116-9d79-5774-bcc1-b5c8a8b69bcc";
+
+inline constexpr std::chrono::milliseconds kProjectionTimeout{10000};
+inline constexpr std::chrono::milliseconds kStartTimeout{15000};
+inline constexpr std::chrono::milliseconds kStopTimeout{10000};
+
+// A register request. vintage and quantity are raw JSON so tests can send wrong types.
+struct CreditSpec {
+  std::string project_name = "Mangrove Restoration";
+  std::string registry = "Verra";
+  std::string vintage = "2023";
+  std::string quantity = "100";
+  std::string serial_number = "VCS-0001";
+
+  std::string to_json() const;
+};
+
+// Checks that `response` is an RFC 9457 problem: the given status, Content-Type application/problem+json,
+// and a JSON object with string type/title/detail and a numeric status equal to the HTTP status.
+::testing::AssertionResult IsProblem(const HttpResponse& response, int expected_status);
+// The `field` of each entry of a 422 problem's "errors" array (empty when absent).
+std::vector<std::string> error_fields(const HttpResponse& response);
+// The "detail" of a problem body ("" when absent).
+std::string problem_detail(const HttpResponse& response);
+// Lower-cased copy, for case-insensitive "contains" checks on details.
+std::string lower(std::string text);
+bool contains(const std::string& haystack, const std::string& needle);
+bool has_item(const std::vector<std::string>& items, const std::string& item);
+
+// Waits for serve's "listening on http://127.0.0.1:<port>" line in its stderr file. nullopt when the
+// process exits first or `timeout` passes.
+std::optional<std::uint16_t> wait_for_listening(Process& serve, std::chrono::milliseconds timeout);
+
+class LedgerFixture : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  // Set in a subclass constructor to get only a migrated database (no serve/project).
+  bool start_services_in_setup_ = true;
+
+  std::uint16_t port() const { return port_; }
+  const std::string& work_dir() const { return work_dir_; }
+  std::string database_url() const { return db_->conninfo(); }
+
+  // --- processes ---
+  Environment ledger_env() const;  // DATABASE_URL (+ LEDGER_HTTP_PORT=0)
+  void start_serve();               // throws when it does not come up within kStartTimeout
+  int stop_serve();                 // SIGTERM; returns the wait status (SIGKILL after kStopTimeout)
+  void start_projector();
+  int stop_projector();
+  void kill_projector();            // SIGKILL, as in a crash
+  RunResult run_ledger(const std::vector<std::string>& args,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
+  // --- HTTP ---
+  HttpResponse http(std::string_view method, std::string_view target, std::string_view body = {},
+                    const Headers& headers = {});
+  HttpResponse register_credit(const CreditSpec& spec);
+  // Registers a credit with this serial (and otherwise default attributes), expects 201, returns the id.
+  std::string register_new(const std::string& serial_number);
+  HttpResponse sell(const std::string& id, const std::string& buyer, const Headers& headers = {});
+  HttpResponse retire(const std::string& id, std::string_view body = {}, const Headers& headers = {});
+  // Polls GET /records/{id} until it answers 200 with "version" >= min_version, or the timeout passes.
+  // Returns the last response seen (so a caller's assertion shows what was there instead).
+  HttpResponse get_record_eventually(const std::string& id, std::int64_t min_version,
+                                     std::chrono::milliseconds timeout = kProjectionTimeout);
+
+  // --- database ---
+  std::string query_scalar(const std::string& sql) const;
+  std::int64_t query_int(const std::string& sql) const;
+  void exec_sql(const std::string& sql) const;
+  std::int64_t count_events() const;
+  std::int64_t count_events(const std::string& stream_id, const std::string& event_type) const;
+  std::int64_t events_applied() const;  // projection_checkpoints.events_applied of credit_records
+  // Streams whose credit_records row is missing or disagrees with the log (version != max stream_version,
+  // version != number of events, or history length != version). 0 when the read model matches the log.
+  std::int64_t divergent_streams() const;
+  // Waits until the projector has applied every event in the log. False on timeout.
+  bool wait_until_projected(std::chrono::milliseconds timeout = kProjectionTimeout) const;
+
+  std::optional<AdminEnv> admin_;
+  std::unique_ptr<TestDatabase> db_;
+  std::string work_dir_;
+  std::unique_ptr<Process> serve_;
+  std::unique_ptr<Process> projector_;
+  std::uint16_t port_ = 0;
+  int serve_starts_ = 0;
+  int projector_starts_ = 0;
+};
+
+}  // namespace ledger::test

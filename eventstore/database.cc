@@ -48,4 +48,15 @@ bool is_connection_failure(const std::exception& e) {
   return false;
 }
 
+std::string single_line(std::string_view message) {
+  std::string s;
+  for (char c : message) {
+    const bool space = c == '\n' || c == ' ' || c == '\t' || c == '\r';
+    if (space && (s.empty() || s.back() == ' ')) continue;  // collapse runs of blanks and line breaks
+    s += space ? ' ' : c;
+  }
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
 }  // namespace ledger

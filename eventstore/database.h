@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <pqxx/pqxx>
 
@@ -27,5 +28,8 @@ std::unique_ptr<pqxx::connection> open_connection(const std::string& url, const 
 // True when the exception is a connection-level failure (server down, socket closed, admin shutdown),
 // as opposed to an error in the statement itself.
 bool is_connection_failure(const std::exception& e);
+
+// libpq/libpqxx messages span lines ("ERROR: ...\nDETAIL: ...\n"); logs and answers want one line.
+std::string single_line(std::string_view message);
 
 }  // namespace ledger

@@ -18,8 +18,7 @@ pqxx::connection* WorkerConnection::get(Status* error) {
     return conn_.get();
   } catch (const std::exception& e) {
     last_failure_ = now;
-    last_failure_message_ = e.what();
-    while (!last_failure_message_.empty() && last_failure_message_.back() == '\n') last_failure_message_.pop_back();
+    last_failure_message_ = single_line(e.what());
     *error = Status::Unavailable("cannot reach PostgreSQL: " + last_failure_message_);
     return nullptr;
   }

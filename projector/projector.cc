@@ -37,18 +37,6 @@ void log_line(const std::string& line) {
   std::fprintf(stderr, "%s\n", line.c_str());
 }
 
-// libpqxx messages span lines ("ERROR: ...\nDETAIL: ...\n"); logs want one line per event.
-std::string one_line(const char* what) {
-  std::string s;
-  for (const char* p = what; *p != '\0'; ++p) {
-    const bool space = *p == '\n' || *p == ' ' || *p == '\t';
-    if (space && (s.empty() || s.back() == ' ')) continue;  // collapse runs of blanks and line breaks
-    s += space ? ' ' : *p;
-  }
-  while (!s.empty() && s.back() == ' ') s.pop_back();
-  return s;
-}
-
 // True when the session can no longer be trusted: reconnect rather than retry on it. A commit whose outcome
 // is unknown counts too; the checkpoint, committed with the read model, tells the truth after reconnecting.
 bool lost_connection(const std::exception& e) {
@@ -187,7 +175,7 @@ class Projector {
           handle_connection_failure(e, was_connected, next_backoff_ms());
         } else {
           const int delay_ms = next_backoff_ms();
-          log_line("projector: batch failed, retrying in " + std::to_string(delay_ms) + " ms: " + one_line(e.what()));
+          log_line("projector: batch failed, retrying in " + std::to_string(delay_ms) + " ms: " + single_line(e.what()));
           sleep_unless_stopped(delay_ms, stop_requested_);
         }
       }
@@ -242,7 +230,7 @@ class Projector {
     const auto now = SteadyClock::now();
     if (was_connected) {
       log_line("projector: connection lost, reconnecting (backoff up to " +
-               std::to_string(options_.reconnect_backoff_max_ms) + " ms): " + one_line(e.what()));
+               std::to_string(options_.reconnect_backoff_max_ms) + " ms): " + single_line(e.what()));
       connect_failures_ = 0;
     } else {
       ++connect_failures_;
@@ -250,7 +238,7 @@ class Projector {
       if (connect_failures_ == 1 ||
           now - last_connect_failure_log_ >= std::chrono::milliseconds(kConnectFailureLogIntervalMs)) {
         log_line("projector: cannot connect (attempt " + std::to_string(connect_failures_) + "), retrying: " +
-                 one_line(e.what()));
+                 single_line(e.what()));
         last_connect_failure_log_ = now;
       }
     }
@@ -407,7 +395,7 @@ int run_projector(const ProjectorOptions& options, const std::atomic<bool>& stop
     return projector.run();
   } catch (const std::exception& e) {
     // run() handles database errors itself; this is a bug or an allocation failure.
-    log_line(std::string("projector: FATAL: unexpected error: ") + one_line(e.what()));
+    log_line(std::string("projector: FATAL: unexpected error: ") + single_line(e.what()));
     return 1;
   } catch (...) {
     log_line("projector: FATAL: unexpected non-standard exception");

@@ -31,17 +31,6 @@ constexpr const char* kInsertStatement = "rebuild_insert_records";
 
 void log_line(const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); }
 
-std::string one_line(const char* what) {
-  std::string s;
-  for (const char* p = what; *p != '\0'; ++p) {
-    const bool space = *p == '\n' || *p == ' ' || *p == '\t';
-    if (space && (s.empty() || s.back() == ' ')) continue;  // collapse runs of blanks and line breaks
-    s += space ? ' ' : *p;
-  }
-  while (!s.empty() && s.back() == ' ') s.pop_back();
-  return s;
-}
-
 double seconds_since(SteadyClock::time_point start) {
   return std::chrono::duration<double>(SteadyClock::now() - start).count();
 }
@@ -370,14 +359,14 @@ int run_rebuild(const RebuildOptions& options, const std::atomic<bool>& stop_req
     return 1;
   } catch (const pqxx::in_doubt_error& e) {
     log_line("rebuild: the connection was lost during COMMIT, so whether the rebuild took effect is unknown; "
-             "check projection_checkpoints and rerun if needed: " + one_line(e.what()));
+             "check projection_checkpoints and rerun if needed: " + single_line(e.what()));
     return 1;
   } catch (const std::exception& e) {
     if (is_connection_failure(e)) {
       log_line("rebuild: lost the connection to PostgreSQL; rolled back, the old read model is unchanged: " +
-               one_line(e.what()));
+               single_line(e.what()));
     } else {
-      log_line("rebuild: failed; rolled back, the old read model is unchanged: " + one_line(e.what()));
+      log_line("rebuild: failed; rolled back, the old read model is unchanged: " + single_line(e.what()));
     }
     return 1;
   } catch (...) {

@@ -1,5 +1,7 @@
 #include "query/record_query.h"
 
+#include <unordered_map>
+
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -14,58 +16,83 @@ void write_string(rapidjson::Writer<rapidjson::StringBuffer>& writer, const char
 
 }  // namespace
 
-RecordLookup find_record(WorkerConnection& connection, const std::string& id) {
-  RecordLookup lookup;
+std::vector<RecordLookup> find_records(WorkerConnection& connection, const std::vector<std::string>& ids) {
+  std::vector<RecordLookup> lookups(ids.size());
   Status error;
   pqxx::connection* conn = connection.get(&error);
   if (conn == nullptr) {
-    lookup.kind = RecordLookup::Kind::kUnavailable;
-    lookup.detail = error.message();
-    return lookup;
+    for (RecordLookup& lookup : lookups) {
+      lookup.kind = RecordLookup::Kind::kUnavailable;
+      lookup.detail = error.message();
+    }
+    return lookups;
   }
   try {
     // Declaring the same statement again is a no-op in libpqxx; the server parses it once per connection.
-    conn->prepare("find_credit_record",
+    conn->prepare("find_credit_records",
                   "SELECT id::text, project_name, registry, vintage, quantity, serial_number, status, version,"
-                  " history::text FROM credit_records WHERE id = $1::uuid");
-    pqxx::nontransaction tx(*conn);  // one statement: no BEGIN/COMMIT round trips
-    const pqxx::result result = tx.exec_prepared("find_credit_record", id);
-    if (result.empty()) {
-      lookup.kind = RecordLookup::Kind::kNotFound;
-      return lookup;
+                  " history::text FROM credit_records WHERE id = ANY($1::uuid[])");
+    std::string array = "{";  // ids are canonical UUIDs: no quoting needed
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (i > 0) array += ',';
+      array += ids[i];
     }
-    const pqxx::row row = result[0];
-    rapidjson::StringBuffer buffer;
-    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-    writer.StartObject();
-    write_string(writer, "id", row[0]);
-    write_string(writer, "project_name", row[1]);
-    write_string(writer, "registry", row[2]);
-    writer.Key("vintage");
-    writer.Int(row[3].as<int>());
-    writer.Key("quantity");
-    writer.Int64(row[4].as<std::int64_t>());
-    write_string(writer, "serial_number", row[5]);
-    write_string(writer, "status", row[6]);
-    writer.Key("version");
-    lookup.version = row[7].as<std::int64_t>();
-    writer.Int64(lookup.version);
-    writer.Key("history");
-    writer.RawValue(row[8].c_str(), row[8].size(), rapidjson::kArrayType);
-    writer.EndObject();
-    lookup.kind = RecordLookup::Kind::kFound;
-    lookup.json.assign(buffer.GetString(), buffer.GetSize());
-    return lookup;
+    array += '}';
+    pqxx::nontransaction tx(*conn);  // one statement: no BEGIN/COMMIT round trips
+    const pqxx::result result = tx.exec_prepared("find_credit_records", array);
+    std::unordered_map<std::string, const pqxx::row*> rows;
+    std::vector<pqxx::row> kept(result.begin(), result.end());
+    for (const pqxx::row& row : kept) rows.emplace(row[0].as<std::string>(), &row);
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      auto it = rows.find(ids[i]);
+      if (it == rows.end()) {
+        lookups[i].kind = RecordLookup::Kind::kNotFound;
+        continue;
+      }
+      const pqxx::row& row = *it->second;
+      rapidjson::StringBuffer buffer;
+      rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+      writer.StartObject();
+      write_string(writer, "id", row[0]);
+      write_string(writer, "project_name", row[1]);
+      write_string(writer, "registry", row[2]);
+      writer.Key("vintage");
+      writer.Int(row[3].as<int>());
+      writer.Key("quantity");
+      writer.Int64(row[4].as<std::int64_t>());
+      write_string(writer, "serial_number", row[5]);
+      write_string(writer, "status", row[6]);
+      writer.Key("version");
+      lookups[i].version = row[7].as<std::int64_t>();
+      writer.Int64(lookups[i].version);
+      writer.Key("history");
+      writer.RawValue(row[8].c_str(), row[8].size(), rapidjson::kArrayType);
+      writer.EndObject();
+      lookups[i].kind = RecordLookup::Kind::kFound;
+      lookups[i].json.assign(buffer.GetString(), buffer.GetSize());
+    }
+    return lookups;
   } catch (const std::exception& e) {
     if (is_connection_failure(e)) connection.discard();
     const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
     const bool transient = is_connection_failure(e) || (sql != nullptr && (sql->sqlstate() == "57014" ||
                                                                            sql->sqlstate() == "55P03"));
-    lookup.kind = transient ? RecordLookup::Kind::kUnavailable : RecordLookup::Kind::kInternal;
-    lookup.detail = e.what();
-    return lookup;
+    for (RecordLookup& lookup : lookups) {
+      lookup.kind = transient ? RecordLookup::Kind::kUnavailable : RecordLookup::Kind::kInternal;
+      lookup.detail = single_line(e.what());
+    }
+    return lookups;
   }
 }
+
+RecordReader::RecordReader(const std::string& database_url, const DatabaseLimits& limits,
+                           const BatchOptions& options)
+    : BatchWorkers(database_url, limits, options, find_records, [](const std::string& what) {
+        RecordLookup lookup;
+        lookup.kind = RecordLookup::Kind::kInternal;
+        lookup.detail = what;
+        return lookup;
+      }) {}
 
 Status ping_database(WorkerConnection& connection) {
   Status error;

@@ -6,6 +6,9 @@
 #include <cstdint>
 #include <string>
 
+#include <vector>
+
+#include "eventstore/batch_workers.h"
 #include "eventstore/database_workers.h"
 
 namespace ledger {
@@ -18,8 +21,15 @@ struct RecordLookup {
   std::string detail;        // for failures
 };
 
-// `id` must be a canonical lowercase UUID.
-RecordLookup find_record(WorkerConnection& connection, const std::string& id);
+// Looks up many records in one query (`WHERE id = ANY(...)`); one result per id, in order. Ids must be
+// canonical lowercase UUIDs.
+std::vector<RecordLookup> find_records(WorkerConnection& connection, const std::vector<std::string>& ids);
+
+// Coalesces concurrent GETs: lookups queued while a query runs are answered by the next single query.
+class RecordReader : public BatchWorkers<std::string, RecordLookup> {
+ public:
+  RecordReader(const std::string& database_url, const DatabaseLimits& limits, const BatchOptions& options);
+};
 
 // A cheap round trip proving PostgreSQL answers (for /healthz).
 Status ping_database(WorkerConnection& connection);

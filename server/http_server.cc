@@ -69,8 +69,8 @@ class Server {
       : options_(options),
         io_(static_cast<int>(options.io_threads)),
         appender_(options.database_url, DatabaseLimits(), options.appender),
-        query_workers_(options.database_url, DatabaseLimits(), options.query_db_threads,
-                       options.db_queue_length_max) {}
+        reader_(options.database_url, DatabaseLimits(), options.reader),
+        health_workers_(options.database_url, DatabaseLimits(), 1, 64) {}
 
   int run() {
     tcp::acceptor acceptor(io_);
@@ -111,7 +111,8 @@ class Server {
     io_.run();
     for (auto& t : threads) t.join();
     appender_.stop();
-    query_workers_.stop();
+    reader_.stop();
+    health_workers_.stop();
     std::fprintf(stderr, "serve: stopped\n");
     return 0;
   }
@@ -300,7 +301,7 @@ class Server {
     // Named, not a temporary inside co_await: GCC 12 destroys such temporaries twice.
     std::function<Status(WorkerConnection&)> ping = [](WorkerConnection& c) { return ping_database(c); };
     Status busy = Status::Unavailable("the database queue is full");
-    Status status = co_await run_on_database<Status>(query_workers_, std::move(ping), std::move(busy));
+    Status status = co_await run_on_database<Status>(health_workers_, std::move(ping), std::move(busy));
     if (!status.ok()) {
       Response res = problem_response({503, "database-unavailable", "The ledger database is unavailable",
                                        status.message()},
@@ -321,8 +322,10 @@ class Server {
     RecordLookup busy;
     busy.kind = RecordLookup::Kind::kUnavailable;
     busy.detail = "the database queue is full";
-    std::function<RecordLookup(WorkerConnection&)> find = [id](WorkerConnection& c) { return find_record(c, id); };
-    RecordLookup lookup = co_await run_on_database<RecordLookup>(query_workers_, std::move(find), std::move(busy));
+    std::function<bool(std::function<void(RecordLookup)>)> submit = [this, &id](std::function<void(RecordLookup)> done) {
+      return reader_.submit(id, std::move(done));
+    };
+    RecordLookup lookup = co_await await_completion<RecordLookup>(std::move(submit), std::move(busy));
     switch (lookup.kind) {
       case RecordLookup::Kind::kFound: {
         Response res = json_response(http::status::ok, std::move(lookup.json), version);
@@ -437,7 +440,8 @@ class Server {
   const ServerOptions options_;
   net::io_context io_;
   CreditAppender appender_;
-  DatabaseWorkers query_workers_;
+  RecordReader reader_;
+  DatabaseWorkers health_workers_;  // its own connection, so /healthz answers even when the queues are full
   std::atomic<std::size_t> connections_{0};
   std::atomic<std::size_t> requests_in_flight_{0};
   std::atomic<bool> stopping_{false};

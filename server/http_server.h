@@ -15,9 +15,8 @@ struct ServerOptions {
   std::string address = "127.0.0.1";
   unsigned short port = 8080;               // 0 picks a free port (logged at start)
   std::size_t io_threads = 2;
-  AppenderOptions appender;                 // group commit of commands
-  std::size_t query_db_threads = 4;         // one PostgreSQL connection each
-  std::size_t db_queue_length_max = 1024;   // jobs waiting for a database thread; beyond: 503
+  BatchOptions appender;                    // group commit of commands
+  BatchOptions reader{2, 4096, 128, 0};     // coalesced record lookups
   std::size_t connections_max = 1024;       // open client connections; beyond: 503 and close
   std::uint64_t body_limit_bytes = 64 * 1024;
   std::uint32_t header_limit_bytes = 8 * 1024;

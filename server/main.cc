@@ -68,7 +68,8 @@ constexpr const char* kServeHelp =
     "  LEDGER_BATCH_SIZE_MAX         commands per transaction at most (default 256)\n"
     "  LEDGER_BATCH_WAIT_US          wait for more commands after the first of a batch (default 0)\n"
     "  LEDGER_COMMAND_QUEUE_MAX      commands waiting for a batch before answering 503 (default 4096)\n"
-    "  LEDGER_QUERY_DB_CONNECTIONS   PostgreSQL connections for queries (default 4)\n"
+    "  LEDGER_READER_THREADS         GET threads, one PostgreSQL connection each; concurrent lookups\n"
+    "                                share one query (default 2)\n"
     "  LEDGER_MAX_CONNECTIONS        open client connections before answering 503 (default 1024)\n";
 
 constexpr const char* kProjectHelp =
@@ -157,11 +158,11 @@ int cmd_serve() {
   options.io_threads = static_cast<std::size_t>(env_integer("LEDGER_HTTP_THREADS", 2, 1, 64));
   options.appender.threads = static_cast<std::size_t>(env_integer("LEDGER_APPENDER_THREADS", 2, 1, 64));
   options.appender.batch_size_max = static_cast<std::size_t>(
-      env_integer("LEDGER_BATCH_SIZE_MAX", 256, 1, static_cast<long long>(ledger::kAppenderBatchSizeMax)));
+      env_integer("LEDGER_BATCH_SIZE_MAX", 256, 1, static_cast<long long>(ledger::kBatchSizeMax)));
   options.appender.batch_wait_us = static_cast<int>(env_integer("LEDGER_BATCH_WAIT_US", 0, 0, 100000));
   options.appender.queue_length_max =
       static_cast<std::size_t>(env_integer("LEDGER_COMMAND_QUEUE_MAX", 4096, 1, 1000000));
-  options.query_db_threads = static_cast<std::size_t>(env_integer("LEDGER_QUERY_DB_CONNECTIONS", 4, 1, 256));
+  options.reader.threads = static_cast<std::size_t>(env_integer("LEDGER_READER_THREADS", 2, 1, 64));
   options.connections_max = static_cast<std::size_t>(env_integer("LEDGER_MAX_CONNECTIONS", 1024, 1, 100000));
   install_stop_handlers();  // until the server's own signal_set takes over
   if (!schema_ready("serve", options.database_url)) return 1;

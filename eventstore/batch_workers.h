@@ -1,0 +1,133 @@
+// BatchWorkers: a bounded queue drained by a few threads, each with its own PostgreSQL connection, that
+// hand whole batches of queued items to one function: one transaction or one query serves many callers.
+// Used for group commit of commands and for coalescing record lookups.
+#pragma once
+
+#include <cassert>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdio>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "eventstore/database_workers.h"
+
+namespace ledger {
+
+struct BatchOptions {
+  std::size_t threads = 2;              // each with its own connection; two overlap one's round trips with the next batch
+  std::size_t queue_length_max = 4096;  // items waiting; beyond, submit() refuses (callers answer 503)
+  std::size_t batch_size_max = 256;     // items handed to one call of the batch function
+  int batch_wait_us = 0;                // after the first item, wait this long for more (0: take what is queued)
+};
+
+inline constexpr std::size_t kBatchSizeMax = 4096;
+
+template <typename Item, typename Result>
+class BatchWorkers {
+ public:
+  using Completion = std::function<void(Result)>;
+  // Runs on a worker thread; returns exactly one result per item, in order. Must not throw (if it does,
+  // every item of the batch is completed with `on_exception`'s result so no caller waits forever).
+  using BatchFunction = std::function<std::vector<Result>(WorkerConnection&, const std::vector<Item>&)>;
+
+  BatchWorkers(const std::string& database_url, const DatabaseLimits& limits, const BatchOptions& options,
+               BatchFunction batch_function, std::function<Result(const std::string&)> on_exception)
+      : options_(options), batch_function_(std::move(batch_function)), on_exception_(std::move(on_exception)) {
+    assert(options.threads > 0 && options.queue_length_max > 0);
+    assert(options.batch_size_max > 0 && options.batch_size_max <= kBatchSizeMax);
+    for (std::size_t i = 0; i < options.threads; ++i) {
+      connections_.push_back(std::make_unique<WorkerConnection>(database_url, limits));
+    }
+    for (std::size_t i = 0; i < options.threads; ++i) threads_.emplace_back([this, i] { run(i); });
+  }
+
+  ~BatchWorkers() {  // completes everything queued, then joins
+    stop();
+    for (auto& t : threads_) t.join();
+  }
+
+  BatchWorkers(const BatchWorkers&) = delete;
+  BatchWorkers& operator=(const BatchWorkers&) = delete;
+
+  // Queues an item; `done` runs on a worker thread once its batch is through. Returns false, without
+  // queueing or calling `done`, when the queue is full or the workers are stopping.
+  bool submit(Item item, Completion done) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (stopping_ || queue_.size() >= options_.queue_length_max) return false;
+      queue_.push_back(Pending{std::move(item), std::move(done)});
+    }
+    queue_changed_.notify_one();
+    return true;
+  }
+
+  // Stops taking items; queued ones are still processed. Idempotent.
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    queue_changed_.notify_all();
+  }
+
+ private:
+  struct Pending {
+    Item item;
+    Completion done;
+  };
+
+  void run(std::size_t index) {
+    WorkerConnection& connection = *connections_[index];
+    std::vector<Pending> batch;
+    std::vector<Item> items;
+    for (;;) {
+      batch.clear();
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        queue_changed_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // stopping and drained
+        if (options_.batch_wait_us > 0 && queue_.size() < options_.batch_size_max && !stopping_) {
+          const auto deadline =
+              std::chrono::steady_clock::now() + std::chrono::microseconds(options_.batch_wait_us);
+          queue_changed_.wait_until(lock, deadline,
+                                    [this] { return stopping_ || queue_.size() >= options_.batch_size_max; });
+        }
+        while (!queue_.empty() && batch.size() < options_.batch_size_max) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+      items.clear();
+      for (Pending& p : batch) items.push_back(std::move(p.item));
+      std::vector<Result> results;
+      try {
+        results = batch_function_(connection, items);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "batch worker %zu: batch threw: %s\n", index, e.what());
+        connection.discard();
+        results.assign(batch.size(), on_exception_(e.what()));
+      }
+      assert(results.size() == batch.size());
+      for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
+    }
+  }
+
+  const BatchOptions options_;
+  const BatchFunction batch_function_;
+  const std::function<Result(const std::string&)> on_exception_;
+  std::mutex mutex_;
+  std::condition_variable queue_changed_;
+  std::deque<Pending> queue_;
+  bool stopping_ = false;
+  std::vector<std::unique_ptr<WorkerConnection>> connections_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace ledger

@@ -2,6 +2,7 @@
 #include "server/http_server.h"
 
 #include <atomic>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -105,6 +106,8 @@ class Server {
       acceptor.close(ignored);
       net::co_spawn(io_, drain_then_stop(), net::detached);
     });
+
+    if (options_.stop_requested != nullptr && options_.stop_requested->load()) std::raise(SIGTERM);
 
     std::vector<std::thread> threads;
     for (std::size_t i = 1; i < options_.io_threads; ++i) threads.emplace_back([this] { io_.run(); });

@@ -2,6 +2,7 @@
 // store and queries to the read model, with a limit on everything a client can make it hold.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -24,6 +25,9 @@ struct ServerOptions {
   int idle_timeout_ms = 30000;              // keep-alive connections with no request are closed after this
   int write_timeout_ms = 10000;
   int shutdown_grace_ms = 10000;            // in-flight requests get this long to finish on SIGINT/SIGTERM
+  // Set by the process's own signal handler before the server's takes over: a stop asked for during
+  // start-up is honoured instead of lost.
+  const std::atomic<bool>* stop_requested = nullptr;
 };
 
 // Serves until SIGINT or SIGTERM, then lets in-flight requests finish. Returns the process exit code.

@@ -164,7 +164,7 @@ int cmd_serve() {
       static_cast<std::size_t>(env_integer("LEDGER_COMMAND_QUEUE_MAX", 4096, 1, 1000000));
   options.reader.threads = static_cast<std::size_t>(env_integer("LEDGER_READER_THREADS", 2, 1, 64));
   options.connections_max = static_cast<std::size_t>(env_integer("LEDGER_MAX_CONNECTIONS", 1024, 1, 100000));
-  install_stop_handlers();  // until the server's own signal_set takes over
+  options.stop_requested = &g_stop_requested;
   if (!schema_ready("serve", options.database_url)) return 1;
   if (g_stop_requested.load()) return 0;
   return ledger::run_server(options);
@@ -177,7 +177,6 @@ int cmd_project() {
       static_cast<int>(env_integer("LEDGER_PROJECTOR_POLL_MS", 500, 1, ledger::kProjectorPollIntervalMsMax));
   options.batch_size_max = static_cast<std::size_t>(
       env_integer("LEDGER_PROJECTOR_BATCH_SIZE", 1000, 1, static_cast<long long>(ledger::kProjectorBatchSizeMax)));
-  install_stop_handlers();
   if (!schema_ready("project", options.database_url)) return 1;
   return ledger::run_projector(options, g_stop_requested);
 }
@@ -187,7 +186,6 @@ int cmd_rebuild() {
   options.database_url = require_database_url();
   options.batch_size_max = static_cast<std::size_t>(
       env_integer("LEDGER_REBUILD_BATCH_SIZE", 5000, 1, static_cast<long long>(ledger::kRebuildBatchSizeMax)));
-  install_stop_handlers();
   if (!schema_ready("rebuild", options.database_url)) return 1;
   return ledger::run_rebuild(options, g_stop_requested);
 }
@@ -195,6 +193,9 @@ int cmd_rebuild() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First thing, so a SIGTERM that arrives while starting up still means "stop cleanly" (serve's own
+  // signal_set takes over once it runs).
+  install_stop_handlers();
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
       std::strcmp(argv[1], "help") == 0) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);

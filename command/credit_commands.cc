@@ -139,7 +139,7 @@ enum class CommitOutcome { kCommitted, kNotCommitted, kUnknown };
 constexpr int kInDoubtResolveTimeoutMs = 10000;
 
 CommitOutcome resolve_in_doubt_commit(WorkerConnection& connection, int old_backend_pid,
-                                      const std::string& event_id) {
+                                      const std::string& old_server_started_at, const std::string& event_id) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kInDoubtResolveTimeoutMs);
   while (std::chrono::steady_clock::now() < deadline) {
     Status error;
@@ -147,8 +147,11 @@ CommitOutcome resolve_in_doubt_commit(WorkerConnection& connection, int old_back
     if (conn != nullptr) {
       try {
         pqxx::read_transaction tx(*conn);
+        // After a server restart the old backend is gone for sure, even if a new one got its pid.
         const bool old_backend_alive =
-            tx.exec_params1("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)", old_backend_pid)[0]
+            tx.exec_params1("SELECT pg_postmaster_start_time()::text = $2 AND"
+                            " EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)",
+                            old_backend_pid, old_server_started_at)[0]
                 .as<bool>();
         if (!old_backend_alive) {
           return event_exists(tx, event_id) ? CommitOutcome::kCommitted : CommitOutcome::kNotCommitted;
@@ -182,6 +185,7 @@ std::vector<CreditCommandResult> execute_credit_batch(WorkerConnection& connecti
                                                       const std::vector<CreditCommandRequest>& requests) {
   const std::size_t n = requests.size();
   if (n == 0) return {};
+  bool reconnected = false;  // a pooled session found dead before COMMIT is replaced once, not reported
   for (int attempt = 1; attempt <= kCommandAttemptsMax; ++attempt) {
     Status error;
     pqxx::connection* conn = connection.get(&error);
@@ -189,6 +193,7 @@ std::vector<CreditCommandResult> execute_credit_batch(WorkerConnection& connecti
 
     DecidedBatch batch;
     int backend_pid = 0;
+    const std::string server_started_at = connection.server_started_at();
     try {
       pqxx::work tx(*conn);
       // Reads first: the event INSERT must be this transaction's first write (see event_store.h).
@@ -207,27 +212,39 @@ std::vector<CreditCommandResult> execute_credit_batch(WorkerConnection& connecti
       backend_pid = conn->backendpid();
       tx.commit();
       return batch.results;
-    } catch (const pqxx::in_doubt_error&) {
+    } catch (const std::exception& e) {
+      const bool commit_sent = backend_pid != 0;
+      const bool in_doubt = dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr;
+      if (!in_doubt && !(commit_sent && is_connection_failure(e))) {
+        if (is_connection_failure(e)) {
+          connection.discard();
+          if (!reconnected) {  // PostgreSQL ended an idle session (restart, terminate, proxy): try a fresh one
+            reconnected = true;
+            --attempt;
+            continue;
+          }
+          return all_results(n, Kind::kUnavailable, "lost the connection to PostgreSQL: " + single_line(e.what()));
+        }
+        if (is_timeout(e)) {
+          return all_results(n, Kind::kUnavailable, "PostgreSQL timed out: " + single_line(e.what()));
+        }
+        if (n == 1) return all_results(n, Kind::kInternal, e.what());
+        break;  // one command may be at fault: isolate so the others still get their own answer
+      }
+      // COMMIT was sent and the connection died: the outcome is unknown until we find out.
       connection.discard();
-      switch (resolve_in_doubt_commit(connection, backend_pid, batch.events.front().event_id)) {
+      switch (resolve_in_doubt_commit(connection, backend_pid, server_started_at, batch.events.front().event_id)) {
         case CommitOutcome::kCommitted:
           return batch.results;
         case CommitOutcome::kNotCommitted:
           return all_results(n, Kind::kUnavailable,
                              "the connection to PostgreSQL was lost during commit; the command was not applied");
         case CommitOutcome::kUnknown:
-          return all_results(n, Kind::kUnavailable,
+          return all_results(n, Kind::kOutcomeUnknown,
                              "the connection to PostgreSQL was lost during commit and the outcome could not be "
-                             "confirmed in time; re-send the command: it cannot apply twice");
+                             "confirmed in time; re-send the command: it cannot apply twice (a command that did "
+                             "land answers as already done: 200 for a registration, 409 for a sell or retire)");
       }
-    } catch (const std::exception& e) {
-      if (is_connection_failure(e)) {
-        connection.discard();
-        return all_results(n, Kind::kUnavailable, std::string("lost the connection to PostgreSQL: ") + e.what());
-      }
-      if (is_timeout(e)) return all_results(n, Kind::kUnavailable, std::string("PostgreSQL timed out: ") + e.what());
-      if (n == 1) return all_results(n, Kind::kInternal, e.what());
-      break;  // one command may be at fault: isolate so the others still get their own answer
     }
   }
   if (n == 1) {

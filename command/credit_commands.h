@@ -37,6 +37,7 @@ struct CreditCommandResult {
     kPreconditionFailed,  // 412: If-Match did not match; nothing appended
     kContended,           // 409: lost the optimistic race on every attempt
     kUnavailable,         // 503: PostgreSQL unreachable or timed out; nothing was committed
+    kOutcomeUnknown,      // 503: the connection died during COMMIT and the outcome could not be learnt in time
     kInternal,            // 500
   };
   Kind kind = Kind::kInternal;

@@ -15,8 +15,11 @@ pqxx::connection* WorkerConnection::get(Status* error) {
   }
   try {
     conn_ = open_connection(url_, limits_);
+    pqxx::nontransaction tx(*conn_);
+    server_started_at_ = tx.exec1("SELECT pg_postmaster_start_time()::text")[0].as<std::string>();
     return conn_.get();
   } catch (const std::exception& e) {
+    conn_.reset();
     last_failure_ = now;
     last_failure_message_ = single_line(e.what());
     *error = Status::Unavailable("cannot reach PostgreSQL: " + last_failure_message_);

@@ -31,6 +31,10 @@ class WorkerConnection {
   // Drops the connection (call after a connection failure).
   void discard() { conn_.reset(); }
 
+  // pg_postmaster_start_time() as seen when the current connection opened: tells a server restart apart
+  // from a lost session when finding out what happened to an in-doubt commit (backend pids are reused).
+  const std::string& server_started_at() const { return server_started_at_; }
+
   const std::string& url() const { return url_; }
   const DatabaseLimits& limits() const { return limits_; }
 
@@ -42,6 +46,7 @@ class WorkerConnection {
   std::unique_ptr<pqxx::connection> conn_;
   std::chrono::steady_clock::time_point last_failure_{};
   std::string last_failure_message_;
+  std::string server_started_at_;
 };
 
 class DatabaseWorkers {

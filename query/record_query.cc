@@ -16,7 +16,12 @@ void write_string(rapidjson::Writer<rapidjson::StringBuffer>& writer, const char
 
 }  // namespace
 
-std::vector<RecordLookup> find_records(WorkerConnection& connection, const std::vector<std::string>& ids) {
+namespace {
+
+// One attempt; `connection_lost` tells the caller a pooled session had died (worth one retry).
+std::vector<RecordLookup> find_records_once(WorkerConnection& connection, const std::vector<std::string>& ids,
+                                            bool* connection_lost) {
+  *connection_lost = false;
   std::vector<RecordLookup> lookups(ids.size());
   Status error;
   pqxx::connection* conn = connection.get(&error);
@@ -73,7 +78,10 @@ std::vector<RecordLookup> find_records(WorkerConnection& connection, const std::
     }
     return lookups;
   } catch (const std::exception& e) {
-    if (is_connection_failure(e)) connection.discard();
+    if (is_connection_failure(e)) {
+      connection.discard();
+      *connection_lost = true;
+    }
     const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
     const bool transient = is_connection_failure(e) || (sql != nullptr && (sql->sqlstate() == "57014" ||
                                                                            sql->sqlstate() == "55P03"));
@@ -83,6 +91,16 @@ std::vector<RecordLookup> find_records(WorkerConnection& connection, const std::
     }
     return lookups;
   }
+}
+
+}  // namespace
+
+std::vector<RecordLookup> find_records(WorkerConnection& connection, const std::vector<std::string>& ids) {
+  bool connection_lost = false;
+  std::vector<RecordLookup> lookups = find_records_once(connection, ids, &connection_lost);
+  // PostgreSQL may have ended an idle pooled session (restart, terminate): that is not an outage.
+  if (connection_lost) lookups = find_records_once(connection, ids, &connection_lost);
+  return lookups;
 }
 
 RecordReader::RecordReader(const std::string& database_url, const DatabaseLimits& limits,
@@ -95,17 +113,20 @@ RecordReader::RecordReader(const std::string& database_url, const DatabaseLimits
       }) {}
 
 Status ping_database(WorkerConnection& connection) {
-  Status error;
-  pqxx::connection* conn = connection.get(&error);
-  if (conn == nullptr) return error;
-  try {
-    pqxx::nontransaction tx(*conn);
-    tx.exec1("SELECT 1");
-    return Status::Ok();
-  } catch (const std::exception& e) {
-    connection.discard();
-    return Status::Unavailable(e.what());
+  Status status;
+  for (int attempt = 1; attempt <= 2; ++attempt) {  // a second try replaces a session PostgreSQL ended
+    pqxx::connection* conn = connection.get(&status);
+    if (conn == nullptr) return status;
+    try {
+      pqxx::nontransaction tx(*conn);
+      tx.exec1("SELECT 1");
+      return Status::Ok();
+    } catch (const std::exception& e) {
+      connection.discard();
+      status = Status::Unavailable(single_line(e.what()));
+    }
   }
+  return status;
 }
 
 }  // namespace ledger

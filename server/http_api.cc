@@ -221,6 +221,11 @@ Problem command_problem(const CreditCommandResult& result) {
       problem.slug = "database-unavailable";
       problem.title = "The ledger database is unavailable";
       break;
+    case Kind::kOutcomeUnknown:
+      problem.status = 503;
+      problem.slug = "commit-outcome-unknown";
+      problem.title = "The outcome of the command is not known yet";
+      break;
     case Kind::kCreated:
     case Kind::kApplied:
     case Kind::kInternal:

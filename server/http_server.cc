@@ -435,7 +435,9 @@ class Server {
       std::fprintf(stderr, "serve: command failed request_id=%s: %s\n", request_id.c_str(), result.detail.c_str());
     }
     Response res = problem_response(command_problem(result), version, true);
-    if (result.kind == Kind::kUnavailable) res.set(http::field::retry_after, kRetryAfterSeconds);
+    if (result.kind == Kind::kUnavailable || result.kind == Kind::kOutcomeUnknown) {
+      res.set(http::field::retry_after, kRetryAfterSeconds);
+    }
     if (result.state.version > 0) res.set(http::field::etag, "\"" + std::to_string(result.state.version) + "\"");
     co_return res;
   }

@@ -130,6 +130,7 @@ TEST(CommandProblem, MapsEveryFailureKindToItsStatus) {
       {Kind::kNotFound, 404, "credit-not-found"},       {Kind::kRejected, 409, "invalid-status"},
       {Kind::kPreconditionFailed, 412, "precondition-failed"}, {Kind::kContended, 409, "contended"},
       {Kind::kUnavailable, 503, "database-unavailable"}, {Kind::kInternal, 500, "internal-error"},
+      {Kind::kOutcomeUnknown, 503, "commit-outcome-unknown"},
   };
   for (const Case& c : cases) {
     CreditCommandResult result;

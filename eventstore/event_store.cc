@@ -147,6 +147,35 @@ std::vector<RecordedEvent> read_events_after(pqxx::transaction_base& tx, const C
       after.transaction_id, after.position, horizon, static_cast<std::int64_t>(limit)));
 }
 
+void declare_stream_ordered_cursor(pqxx::transaction_base& tx, const std::string& cursor_name,
+                                   const std::string& horizon) {
+  // DECLARE takes no parameters: the horizon is inlined, so it must be the number read_horizon() gave.
+  if (horizon.empty() || horizon.find_first_not_of("0123456789") != std::string::npos) {
+    throw std::invalid_argument("horizon is not an xid8: " + horizon);
+  }
+  tx.exec("DECLARE " + tx.quote_name(cursor_name) + " NO SCROLL CURSOR FOR SELECT " + kEventColumns +
+          " FROM events WHERE transaction_id < '" + horizon + "'::xid8"
+          " ORDER BY events.stream_id, events.stream_version");
+}
+
+std::vector<RecordedEvent> fetch_from_cursor(pqxx::transaction_base& tx, const std::string& cursor_name,
+                                             std::size_t limit) {
+  return to_recorded_events(tx.exec("FETCH FORWARD " + std::to_string(limit) + " FROM " + tx.quote_name(cursor_name)));
+}
+
+Checkpoint last_checkpoint_below(pqxx::transaction_base& tx, const std::string& horizon) {
+  const pqxx::result result = tx.exec_params(
+      "SELECT transaction_id::text, position FROM events WHERE transaction_id < $1::xid8"
+      " ORDER BY events.transaction_id DESC, events.position DESC LIMIT 1",
+      horizon);
+  Checkpoint checkpoint;
+  if (!result.empty()) {
+    checkpoint.transaction_id = result[0][0].as<std::string>();
+    checkpoint.position = result[0][1].as<std::int64_t>();
+  }
+  return checkpoint;
+}
+
 std::int64_t count_events_below(pqxx::transaction_base& tx, const std::string& horizon) {
   return tx.exec_params1("SELECT count(*) FROM events WHERE transaction_id < $1::xid8", horizon)[0]
       .as<std::int64_t>();

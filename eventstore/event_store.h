@@ -76,6 +76,18 @@ std::string read_horizon(pqxx::transaction_base& tx);
 std::vector<RecordedEvent> read_events_after(pqxx::transaction_base& tx, const Checkpoint& after,
                                              const std::string& horizon, std::size_t limit);
 
+// For replays, where streams are independent: a cursor `cursor_name` in `tx` over every event below
+// `horizon`, stream by stream, each stream in version order, so a consumer can finish a stream as soon as
+// the next one starts. Read it with fetch_from_cursor; it closes with the transaction.
+void declare_stream_ordered_cursor(pqxx::transaction_base& tx, const std::string& cursor_name,
+                                   const std::string& horizon);
+std::vector<RecordedEvent> fetch_from_cursor(pqxx::transaction_base& tx, const std::string& cursor_name,
+                                             std::size_t limit);
+
+// The last event below `horizon` in (transaction_id, position) order: where a replay of everything below
+// the horizon leaves a projection's checkpoint. The zero checkpoint when there is none.
+Checkpoint last_checkpoint_below(pqxx::transaction_base& tx, const std::string& horizon);
+
 // Number of events below `horizon`, for progress reports.
 std::int64_t count_events_below(pqxx::transaction_base& tx, const std::string& horizon);
 

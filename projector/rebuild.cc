@@ -6,11 +6,11 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include <pqxx/pqxx>
+#include <pqxx/stream_to>
 
 #include "eventstore/database.h"
 #include "eventstore/event_store.h"
@@ -27,7 +27,6 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr int kProgressIntervalMs = 1000;
 constexpr int kLockTimeoutS = 30;
 constexpr const char* kRebuildTable = "credit_records_rebuild";
-constexpr const char* kInsertStatement = "rebuild_insert_records";
 
 void log_line(const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); }
 
@@ -142,17 +141,14 @@ class Rebuild {
     Status paired = pair_indexes(old_indexes, read_indexes(tx, kRebuildTable), &index_renames);
     if (!paired.ok()) return paired;
 
-    Checkpoint last;
+    const Checkpoint last = last_checkpoint_below(tx, horizon);
     std::int64_t replayed = 0;
-    Status replay_status = replay(tx, horizon, total, &last, &replayed);
+    Status replay_status = replay_and_write(tx, horizon, total, &replayed);
     if (!replay_status.ok()) return replay_status;
     if (replayed != total) {
       return Status::Internal("replayed " + std::to_string(replayed) + " events but " + std::to_string(total) +
                               " are below the horizon: the log changed under the rebuild");
     }
-
-    Status write_status = write_records(tx);
-    if (!write_status.ok()) return write_status;
     tx.exec(std::string("ANALYZE ") + kRebuildTable);  // fresh planner statistics for the new table
 
     Status swapped = swap_tables(tx, old_shape, index_renames);
@@ -166,7 +162,7 @@ class Rebuild {
     tx.commit();
 
     const double elapsed_s = seconds_since(start_);
-    log_line("rebuild: replayed " + std::to_string(replayed) + " events into " + std::to_string(records_.size()) +
+    log_line("rebuild: replayed " + std::to_string(replayed) + " events into " + std::to_string(records_written_) +
              " records in " + format_fixed(elapsed_s, 2) + " s (" + per_second(replayed, elapsed_s) +
              " events/s)");
     return Status::Ok();
@@ -213,28 +209,38 @@ class Rebuild {
     return Status::Ok();
   }
 
-  // Pages through the log below the horizon, folding every event into records_.
-  Status replay(pqxx::work& tx, const std::string& horizon, std::int64_t total, Checkpoint* last,
-                std::int64_t* replayed) {
+  // Reads the log below the horizon stream by stream (each stream's events in version order: streams are
+  // independent, so this replays exactly what (transaction_id, position) order would) and writes each
+  // record with COPY as soon as its stream ends. Memory holds one page of events, not the whole model.
+  Status replay_and_write(pqxx::work& tx, const std::string& horizon, std::int64_t total, std::int64_t* replayed) {
     auto last_progress = SteadyClock::now();
     const auto replay_start = last_progress;
-    Checkpoint after;  // the zero checkpoint: from the beginning of the log
+    declare_stream_ordered_cursor(tx, "rebuild_events", horizon);
+    std::optional<CreditRecord> current;  // the stream being replayed; complete once the next one starts
+    std::vector<CreditRecord> finished;
     for (;;) {
       if (stop_requested_.load()) return stopped();
-      const std::vector<RecordedEvent> events = read_events_after(tx, after, horizon, options_.batch_size_max);
-      if (events.empty()) break;
-      if (events.size() > options_.batch_size_max) {
-        return Status::Internal("read_events_after returned more events than asked for");
-      }
+      const std::vector<RecordedEvent> events = fetch_from_cursor(tx, "rebuild_events", options_.batch_size_max);
       for (const RecordedEvent& e : events) {
-        Status s = apply_event(e, &records_[e.stream_id]);
+        if (current.has_value() && current->id != e.stream_id) {
+          finished.push_back(std::move(*current));
+          current.reset();
+        }
+        Status s = apply_event(e, &current);
         if (!s.ok()) return s;
       }
-      after = Checkpoint{events.back().transaction_id, events.back().position};
       *replayed += static_cast<std::int64_t>(events.size());
       if (*replayed > total) {
         return Status::Internal("more events below the horizon than counted (" + std::to_string(total) + ")");
       }
+      const bool end_of_log = events.size() < options_.batch_size_max;
+      if (end_of_log && current.has_value()) {
+        finished.push_back(std::move(*current));
+        current.reset();
+      }
+      write_records(tx, finished);
+      records_written_ += static_cast<std::int64_t>(finished.size());
+      finished.clear();
       const auto now = SteadyClock::now();
       if (now - last_progress >= std::chrono::milliseconds(kProgressIntervalMs)) {
         last_progress = now;
@@ -244,45 +250,22 @@ class Rebuild {
                  format_fixed(percent, 1) + "%), " + per_second(*replayed, seconds_since(replay_start)) +
                  " events/s");
       }
-      if (events.size() < options_.batch_size_max) break;  // a short page is the end of the log below horizon
+      if (end_of_log) break;
     }
-    *last = after;
     return Status::Ok();
   }
 
-  // Writes records_ into the rebuild table, batch_size_max rows per statement, in id order.
-  Status write_records(pqxx::work& tx) {
-    tx.conn().prepare(kInsertStatement, std::string("INSERT INTO ") + kRebuildTable + " (" + kCreditRecordColumns +
-                                            ") SELECT " + kCreditRecordColumns + " FROM " + kCreditRecordsRecordset);
-    std::vector<const CreditRecord*> sorted;
-    sorted.reserve(records_.size());
-    for (const auto& [id, record] : records_) {
-      // apply_event never leaves an empty slot behind a successful replay.
-      if (!record.has_value()) return Status::Internal("credit " + id + " has no record after replay");
-      sorted.push_back(&*record);
+  // COPY: the cheapest way into a table, one stream per page of finished records.
+  static void write_records(pqxx::work& tx, const std::vector<CreditRecord>& records) {
+    if (records.empty()) return;
+    pqxx::stream_to copy(tx, kRebuildTable,
+                         std::vector<std::string>{"id", "project_name", "registry", "vintage", "quantity",
+                                                  "serial_number", "status", "version", "history", "last_position"});
+    for (const CreditRecord& r : records) {
+      copy << std::make_tuple(r.id, r.project_name, r.registry, r.vintage, r.quantity, r.serial_number, r.status,
+                              r.version, r.history_json, r.last_position);
     }
-    std::sort(sorted.begin(), sorted.end(), [](const CreditRecord* a, const CreditRecord* b) { return a->id < b->id; });
-
-    auto last_progress = SteadyClock::now();
-    std::vector<const CreditRecord*> batch;
-    batch.reserve(std::min(sorted.size(), options_.batch_size_max));
-    for (std::size_t begin = 0; begin < sorted.size(); begin += options_.batch_size_max) {
-      if (stop_requested_.load()) return stopped();
-      const std::size_t end = std::min(sorted.size(), begin + options_.batch_size_max);
-      batch.assign(sorted.begin() + static_cast<std::ptrdiff_t>(begin),
-                   sorted.begin() + static_cast<std::ptrdiff_t>(end));
-      const pqxx::result written = tx.exec_prepared(kInsertStatement, encode_credit_records(batch));
-      if (written.affected_rows() != batch.size()) {
-        return Status::Internal("inserted " + std::to_string(written.affected_rows()) + " of " +
-                                std::to_string(batch.size()) + " records");
-      }
-      const auto now = SteadyClock::now();
-      if (now - last_progress >= std::chrono::milliseconds(kProgressIntervalMs)) {
-        last_progress = now;
-        log_line("rebuild: wrote " + std::to_string(end) + "/" + std::to_string(sorted.size()) + " records");
-      }
-    }
-    return Status::Ok();
+    copy.complete();
   }
 
   // Replaces credit_records by the rebuild table and gives it back everything LIKE does not carry: the
@@ -332,7 +315,7 @@ class Rebuild {
   const std::atomic<bool>& stop_requested_;
   SteadyClock::time_point start_;
   // Every credit by id, held in memory for the whole replay (one entry per stream in the log).
-  std::unordered_map<std::string, std::optional<CreditRecord>> records_;
+  std::int64_t records_written_ = 0;
 };
 
 }  // namespace

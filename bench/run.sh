@@ -1,0 +1,365 @@
+#!/usr/bin/env bash
+# bench/run.sh — the Carbon Ledger benchmark suite (`make bench`). See docs/benchmarks.md.
+#
+# Starts a fresh private PostgreSQL 15 cluster (durable: fsync on) in a mktemp directory under /tmp, and in
+# one run measures the service and a plain-PostgreSQL baseline side by side, the runs of the two sides
+# interleaved (ours, baseline, ours, baseline, ...), then prints a Markdown table of medians and ratios and
+# rewrites the results section of docs/benchmarks.md. Everything it starts is stopped on exit (trap EXIT),
+# and the directory removed; every wait is bounded.
+#
+# Databases in the cluster (one per purpose, so no figure disturbs another):
+#   ledger    serve + project run on it: register, retire, GET, projector lag, memory
+#   base      migrated, nothing running on it: the pgbench append baseline (register and retire rows)
+#   rebuild   1,000,000 seeded events: `carbon-ledger rebuild` against COPY into a scratch table
+# The GET baseline (pgbench point select) runs on `ledger`, against the very rows GET serves.
+#
+# Environment (defaults in brackets):
+#   BENCH_SECONDS [10]          length of each measured run
+#   BENCH_RUNS [3]              runs per figure and side (the table shows medians)
+#   BENCH_CONNECTIONS [64]      wrk connections and pgbench clients
+#   BENCH_THREADS [2]           wrk threads and pgbench -j
+#   BENCH_LAG_SECONDS [30]      length of the projector lag run (register load + prober)
+#   BENCH_LAG_SAMPLES [200]     lag samples to take in that time
+#   BENCH_REBUILD_CREDITS [333334]   credits x 3 events seeded for the rebuild figure
+#   BENCH_REPORT [docs/benchmarks.md] where to write the results ("" = do not write)
+#   BENCH_KEEP_LOGS [0]         1 = copy the work directory's logs to /tmp/ledger-bench-logs.<date>/ first
+#   LEDGER_BIN [build/carbon-ledger]
+# Quick smoke run: BENCH_SECONDS=2 BENCH_RUNS=1 BENCH_LAG_SECONDS=4 BENCH_REBUILD_CREDITS=20000 BENCH_REPORT= bash bench/run.sh
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+
+log() { printf 'bench: [%4ss] %s\n' "$SECONDS" "$*" >&2; }
+die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+
+int_env() {  # NAME DEFAULT MIN
+  local name=$1 value=${!1:-$2}
+  [[ $value =~ ^[0-9]+$ ]] && ((value >= $3)) || die "$name must be an integer >= $3, got '$value'"
+  printf '%s\n' "$value"
+}
+RUN_SECONDS=$(int_env BENCH_SECONDS 10 1)
+RUNS=$(int_env BENCH_RUNS 3 1)
+CLIENTS=$(int_env BENCH_CONNECTIONS 64 1)
+THREADS=$(int_env BENCH_THREADS 2 1)
+LAG_SECONDS=$(int_env BENCH_LAG_SECONDS 30 3)
+LAG_SAMPLES=$(int_env BENCH_LAG_SAMPLES 200 1)
+REBUILD_CREDITS=$(int_env BENCH_REBUILD_CREDITS 333334 1)
+REPORT=${BENCH_REPORT-docs/benchmarks.md}
+[[ -z $REPORT || $REPORT == /* ]] || REPORT=$ROOT/$REPORT
+KEEP_LOGS=${BENCH_KEEP_LOGS:-0}
+BIN=${LEDGER_BIN:-build/carbon-ledger}
+((THREADS <= CLIENTS)) || die "BENCH_THREADS ($THREADS) must not exceed BENCH_CONNECTIONS ($CLIENTS)"
+
+for tool in wrk pgbench psql python3 runuser /usr/bin/time timeout; do
+  command -v "$tool" >/dev/null 2>&1 || die "'$tool' is not installed"
+done
+[[ -x $BIN ]] || die "$BIN not found: run 'make build' first (or 'make bench', which builds)"
+BIN=$(realpath "$BIN")
+ORIGINAL_COMMAND="$(for v in BENCH_SECONDS BENCH_RUNS BENCH_CONNECTIONS BENCH_THREADS BENCH_LAG_SECONDS \
+  BENCH_LAG_SAMPLES BENCH_REBUILD_CREDITS LEDGER_BIN; do if [[ -n ${!v:-} ]]; then printf '%s=%q ' "$v" "${!v}"; fi; done)"
+if [[ -n ${MAKELEVEL:-} ]]; then ORIGINAL_COMMAND+="make bench"; else ORIGINAL_COMMAND+="bash bench/run.sh"; fi
+
+# ------------------------------------------------------------------------------------------ cleanup
+WORK=""
+PGDIR=""
+SERVE_PID=""
+PROJECT_PID=""
+LOAD_PID=""
+
+stop_process() {  # PID NAME: SIGTERM, wait up to 15 s, then SIGKILL
+  local pid=$1 name=$2 i
+  [[ -n $pid ]] || return 0
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 150; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "WARNING: $name (pid $pid) did not stop within 15 s of SIGTERM; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  local rc=0
+  wait "$pid" 2>/dev/null || rc=$?
+  ((rc == 0)) || log "WARNING: $name (pid $pid) exited with status $rc after SIGTERM"
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  set +e
+  stop_process "$LOAD_PID" wrk
+  stop_process "$SERVE_PID" serve
+  stop_process "$PROJECT_PID" project
+  if [[ -n $WORK && -d $WORK ]]; then
+    if ((rc != 0)); then
+      for f in "$WORK"/serve.log "$WORK"/project.log; do
+        # Request lines (one per request) are left out: the rest is what went wrong.
+        [[ -s $f ]] && { log "last lines of $(basename "$f") (without request lines):"
+                         grep -Ev '^serve: [A-Z]+ /' "$f" | tail -n 15 >&2; }
+      done
+    fi
+    [[ -n $PGDIR ]] && "$ROOT/scripts/pg-cluster.sh" stop "$PGDIR" >/dev/null 2>&1
+    if [[ $KEEP_LOGS == 1 ]]; then
+      local keep
+      keep="/tmp/ledger-bench-logs.$(date +%Y%m%d-%H%M%S)"
+      mkdir -p "$keep" && find "$WORK" -maxdepth 1 -type f \( -name '*.log' -o -name '*.out' -o -name '*.jsonl' \) \
+        -exec cp {} "$keep"/ \; && log "logs kept in $keep"
+    fi
+    rm -rf -- "$WORK"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ------------------------------------------------------------------------------------------ helpers
+# Bounded foreground commands: the child still gets Ctrl-C, and is killed when it overstays.
+bounded() {  # SECONDS CMD...
+  local limit=$1; shift
+  timeout --foreground -k 10 "$limit" "$@"
+}
+
+url() { "$ROOT/scripts/pg-cluster.sh" url "$PGDIR" "$1"; }
+# psql, bounded by SQL_TIMEOUT seconds (default 300; set it for the long statements).
+sql() {  # DB psql-args...
+  local db=$1; shift
+  timeout --foreground -k 10 "${SQL_TIMEOUT:-300}" env PGCONNECT_TIMEOUT=10 \
+    psql -X -q -v ON_ERROR_STOP=1 "$(url "$db")" "$@"
+}
+sql_value() { sql "$1" -tA -c "$2"; }
+
+checkpoint() { sql "$1" -c CHECKPOINT; }
+
+add_result() { python3 "$ROOT/bench/report.py" add --results "$WORK/results.jsonl" "$@"; }
+
+run_wrk() {  # OUT SCRIPT SECONDS ARGS...
+  local out=$1 script=$2 secs=$3; shift 3
+  bounded $((secs + 60)) wrk -t "$THREADS" -c "$CLIENTS" -d "${secs}s" --timeout 10s --latency \
+    -s "$ROOT/bench/$script" "http://127.0.0.1:$PORT" -- "$@" >"$out" 2>&1 \
+    || { cat "$out" >&2; die "wrk $script failed"; }
+}
+
+run_pgbench() {  # OUT LOGPREFIX DB SCRIPT [pgbench args...]
+  local out=$1 prefix=$2 db=$3 script=$4; shift 4
+  bounded $((RUN_SECONDS + 120)) env PGCONNECT_TIMEOUT=10 pgbench -n -M extended -c "$CLIENTS" -j "$THREADS" \
+    -T "$RUN_SECONDS" -l --log-prefix="$prefix" -f "$ROOT/bench/$script" "$@" \
+    -h "$PGDIR/socket" -p "${PGCLUSTER_PORT:-5432}" -U postgres "$db" >"$out" 2>&1 \
+    || { cat "$out" >&2; die "pgbench $script failed"; }
+}
+
+# Waits until the projector has applied every event in the log (bounded).
+wait_projected() {  # LIMIT_SECONDS
+  local limit=$1 deadline=$((SECONDS + $1)) line applied total last_log=$SECONDS
+  while :; do
+    line=$(sql_value ledger "SELECT (SELECT events_applied FROM projection_checkpoints
+                              WHERE projection_name = 'credit_records') || ' ' || (SELECT count(*) FROM events)")
+    read -r applied total <<<"$line"
+    ((applied >= total)) && return 0
+    kill -0 "$PROJECT_PID" 2>/dev/null || die "the projector exited (see project.log)"
+    ((SECONDS < deadline)) || die "the projector did not catch up within ${limit}s ($applied of $total events)"
+    if ((SECONDS - last_log >= 10)); then
+      log "waiting for the projector: $applied of $total events applied"
+      last_log=$SECONDS
+    fi
+    sleep 0.5
+  done
+}
+
+start_project() {
+  DATABASE_URL=$(url ledger) "$BIN" project >"$WORK/project.log" 2>&1 &
+  PROJECT_PID=$!
+}
+
+start_serve() {
+  local i
+  PORT=""
+  : >"$WORK/serve.log"
+  DATABASE_URL=$(url ledger) LEDGER_HTTP_PORT=0 "$BIN" serve >/dev/null 2>"$WORK/serve.log" &
+  SERVE_PID=$!
+  for ((i = 0; i < 300; i++)); do
+    PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$WORK/serve.log" | head -n 1)
+    [[ -n $PORT ]] && break
+    kill -0 "$SERVE_PID" 2>/dev/null || { cat "$WORK/serve.log" >&2; die "serve exited before listening"; }
+    sleep 0.1
+  done
+  [[ -n $PORT ]] || die "serve did not log 'listening on http://127.0.0.1:<port>' within 30 s"
+}
+
+vm_hwm_kib() {  # PID
+  awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"
+}
+
+# ------------------------------------------------------------------------------------------ cluster
+LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
+WORK=$(mktemp -d /tmp/ledger-bench.XXXXXX)
+chmod 755 "$WORK"
+chown postgres: "$WORK"
+PGDIR=$WORK/pg
+# The suite uses one copy of the binary throughout: others may rebuild build/ while it runs.
+cp "$BIN" "$WORK/carbon-ledger"
+"$WORK/carbon-ledger" --help >/dev/null || die "$BIN does not run"
+BIN=$WORK/carbon-ledger
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null) ]]; then COMMIT+=" (with uncommitted changes)"; fi
+log "work directory $WORK; $RUNS run(s) of ${RUN_SECONDS}s per figure and side, $CLIENTS connections, $THREADS threads"
+bounded 180 "$ROOT/scripts/pg-cluster.sh" start "$PGDIR" 2>"$WORK/pg-cluster.log" \
+  || { cat "$WORK/pg-cluster.log" >&2; die "could not start PostgreSQL"; }
+log "$(sql_value postgres "SHOW server_version") with fsync=$(sql_value postgres "SHOW fsync"), synchronous_commit=$(sql_value postgres "SHOW synchronous_commit"), shared_buffers=$(sql_value postgres "SHOW shared_buffers")"
+for db in base rebuild; do
+  sql postgres -c "CREATE DATABASE $db"
+done
+for db in ledger base rebuild; do
+  bounded 120 env DATABASE_URL="$(url "$db")" "$BIN" migrate 2>>"$WORK/migrate.log" \
+    || { cat "$WORK/migrate.log" >&2; die "migrate failed on $db"; }
+done
+
+start_project
+start_serve
+log "serve (pid $SERVE_PID) on port $PORT, project (pid $PROJECT_PID)"
+# A request must work before anything is measured.
+probe=$(curl -sS -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/healthz" 2>/dev/null) || probe=""
+[[ $probe == 200 ]] || die "GET /healthz answered '${probe:-nothing}'"
+
+# ------------------------------------------------------------------------------------------ register
+for ((run = 1; run <= RUNS; run++)); do
+  wait_projected 300
+  checkpoint ledger
+  log "register: ours, run $run/$RUNS"
+  run_wrk "$WORK/register-ours-$run.out" register.lua "$RUN_SECONDS" "r$run-$(date +%s%N)"
+  add_result --figure register --side ours --run "$run" --wrk "$WORK/register-ours-$run.out"
+
+  wait_projected 300
+  checkpoint base
+  log "register: baseline (pgbench append), run $run/$RUNS"
+  run_pgbench "$WORK/register-base-$run.out" "$WORK/pgb-register-$run" base append.sql
+  add_result --figure register --side baseline --run "$run" --pgbench "$WORK/register-base-$run.out" \
+    --pgbench-logs "$WORK/pgb-register-$run"
+  rm -f "$WORK/pgb-register-$run".*
+done
+
+# ------------------------------------------------------------------------------------------ retire
+# Enough SOLD credits for every retire run at up to 2x the best register rate (retire does the same work
+# plus reading two events; a thread that runs out starts over and is reported), seeded with SQL in one
+# transaction. Rather than have the projector work through that backlog live, `carbon-ledger rebuild`
+# projects it instead (the running projector waits for it and continues from the rebuilt checkpoint).
+best_register=$(python3 -c 'import json,sys
+rates=[json.loads(l)["rate"] for l in open(sys.argv[1]) if json.loads(l)["figure"]=="register" and json.loads(l)["side"]=="ours"]
+print(int(max(rates)))' "$WORK/results.jsonl")
+PER_RUN=$(( (best_register * RUN_SECONDS * 2) > 5000 ? best_register * RUN_SECONDS * 2 : 5000 ))
+SOLD=$((PER_RUN * RUNS))
+log "retire: seeding $SOLD SOLD credits ($PER_RUN per run) with SQL"
+t0=$SECONDS
+SQL_TIMEOUT=1800 sql ledger -1 -v from=1 -v to="$SOLD" -f "$ROOT/bench/gen_sold.sql"
+log "retire: seeded $((2 * SOLD)) events in $((SECONDS - t0)) s; projecting them with carbon-ledger rebuild"
+t0=$SECONDS
+bounded 1800 env DATABASE_URL="$(url ledger)" "$BIN" rebuild 2>"$WORK/seed-rebuild.log" \
+  || { tail -n 20 "$WORK/seed-rebuild.log" >&2; die "rebuild of the seeded credits failed"; }
+log "retire: $(grep 'rebuild: replayed' "$WORK/seed-rebuild.log" || echo 'rebuild finished') (wall $((SECONDS - t0)) s)"
+wait_projected 300
+sql ledger -c "ANALYZE"
+for ((run = 1; run <= RUNS; run++)); do
+  ids="$WORK/retire-ids-$run.txt"
+  sql_value ledger "SELECT md5('bench-sold-' || i)::uuid FROM generate_series($(((run - 1) * PER_RUN + 1)), $((run * PER_RUN))) AS i" >"$ids"
+  wait_projected 300
+  checkpoint ledger
+  log "retire: ours, run $run/$RUNS"
+  run_wrk "$WORK/retire-ours-$run.out" retire.lua "$RUN_SECONDS" "$ids" "$THREADS"
+  add_result --figure retire --side ours --run "$run" --wrk "$WORK/retire-ours-$run.out"
+
+  wait_projected 300
+  checkpoint base
+  log "retire: baseline (pgbench append), run $run/$RUNS"
+  run_pgbench "$WORK/retire-base-$run.out" "$WORK/pgb-retire-$run" base append.sql
+  add_result --figure retire --side baseline --run "$run" --pgbench "$WORK/retire-base-$run.out" \
+    --pgbench-logs "$WORK/pgb-retire-$run"
+  rm -f "$WORK/pgb-retire-$run".*
+done
+
+# ------------------------------------------------------------------------------------------ GET
+# Both sides draw uniformly from the same seeded credits (SOLD, or RETIRED by the retire runs).
+GET_IDS=$((SOLD < 100000 ? SOLD : 100000))
+sql_value ledger "SELECT md5('bench-sold-' || i)::uuid FROM generate_series(1, $GET_IDS) AS i" >"$WORK/get-ids.txt"
+wait_projected 300
+missing=$(sql_value ledger "SELECT $GET_IDS - count(*) FROM credit_records
+                             WHERE id IN (SELECT md5('bench-sold-' || i)::uuid FROM generate_series(1, $GET_IDS) AS i)")
+((missing == 0)) || die "$missing of the $GET_IDS GET ids are not in credit_records"
+sql ledger -c "VACUUM ANALYZE credit_records"
+for ((run = 1; run <= RUNS; run++)); do
+  checkpoint ledger
+  log "GET: ours, run $run/$RUNS"
+  run_wrk "$WORK/get-ours-$run.out" get.lua "$RUN_SECONDS" "$WORK/get-ids.txt"
+  add_result --figure get --side ours --run "$run" --wrk "$WORK/get-ours-$run.out"
+
+  checkpoint ledger
+  log "GET: baseline (pgbench point select), run $run/$RUNS"
+  run_pgbench "$WORK/get-base-$run.out" "$WORK/pgb-get-$run" ledger point_select.sql -D ids="$GET_IDS"
+  add_result --figure get --side baseline --run "$run" --pgbench "$WORK/get-base-$run.out" \
+    --pgbench-logs "$WORK/pgb-get-$run"
+  rm -f "$WORK/pgb-get-$run".*
+done
+
+# ------------------------------------------------------------------------------------------ projector lag
+wait_projected 300
+checkpoint ledger
+log "projector lag: ${LAG_SECONDS}s of register load with the prober ($LAG_SAMPLES samples)"
+tag="lag-$(date +%s%N)"
+bounded $((LAG_SECONDS + 60)) wrk -t "$THREADS" -c "$CLIENTS" -d "${LAG_SECONDS}s" --timeout 10s --latency \
+  -s "$ROOT/bench/register.lua" "http://127.0.0.1:$PORT" -- "$tag" >"$WORK/lag-load.out" 2>&1 &
+LOAD_PID=$!
+sleep 1
+bounded $((LAG_SECONDS + 30)) python3 "$ROOT/bench/lag_probe.py" --port "$PORT" --samples "$LAG_SAMPLES" \
+  --seconds "$((LAG_SECONDS - 2))" --tag "$tag" >"$WORK/lag-probe.out" 2>&1 \
+  || { cat "$WORK/lag-probe.out" >&2; die "the lag prober failed"; }
+wait "$LOAD_PID" || { cat "$WORK/lag-load.out" >&2; die "wrk (lag load) failed"; }
+LOAD_PID=""
+add_result --figure lag-load --side ours --run 1 --wrk "$WORK/lag-load.out"
+add_result --figure lag --side ours --run 1 --json "$(grep '^BENCH_RESULT ' "$WORK/lag-probe.out")"
+
+# ------------------------------------------------------------------------------------------ memory
+serve_kib=$(vm_hwm_kib "$SERVE_PID")
+project_kib=$(vm_hwm_kib "$PROJECT_PID")
+add_result --figure memory --side ours --run 1 --json "{\"serve_kib\": $serve_kib, \"project_kib\": $project_kib}"
+stop_process "$SERVE_PID" serve; SERVE_PID=""
+stop_process "$PROJECT_PID" project; PROJECT_PID=""
+
+# ------------------------------------------------------------------------------------------ rebuild
+log "rebuild: seeding $REBUILD_CREDITS credits x 3 events with SQL"
+t0=$SECONDS
+SQL_TIMEOUT=3600 sql rebuild -1 -v credits="$REBUILD_CREDITS" -f "$ROOT/bench/gen_rebuild.sql"
+SQL_TIMEOUT=1800 sql rebuild -c "VACUUM ANALYZE events"
+EVENTS=$(sql_value rebuild "SELECT count(*) FROM events")
+log "rebuild: seeded $EVENTS events in $((SECONDS - t0)) s"
+# COPY TO runs in the server (as postgres), which can write into $WORK.
+SQL_TIMEOUT=1200 sql rebuild -c "COPY events TO '$WORK/events.copy'"
+for ((run = 1; run <= RUNS; run++)); do
+  checkpoint rebuild
+  log "rebuild: ours, run $run/$RUNS"
+  bounded 1800 env DATABASE_URL="$(url rebuild)" /usr/bin/time -f 'BENCH_TIME %e %M' -o "$WORK/rebuild-time-$run.out" \
+    "$BIN" rebuild 2>"$WORK/rebuild-ours-$run.out" || { tail -n 20 "$WORK/rebuild-ours-$run.out" >&2; die "rebuild failed"; }
+  add_result --figure rebuild --side ours --run "$run" --rebuild "$WORK/rebuild-ours-$run.out" \
+    --time "$WORK/rebuild-time-$run.out"
+
+  log "rebuild: baseline (COPY into a scratch table), run $run/$RUNS"
+  SQL_TIMEOUT=1800 sql rebuild -v copy_file="$WORK/events.copy" -f "$ROOT/bench/copy_baseline.sql" \
+    >"$WORK/rebuild-base-$run.out" 2>&1 || { cat "$WORK/rebuild-base-$run.out" >&2; die "COPY baseline failed"; }
+  add_result --figure rebuild --side baseline --run "$run" --copy "$WORK/rebuild-base-$run.out" --rows "$EVENTS"
+done
+
+# ------------------------------------------------------------------------------------------ report
+meta=(
+  --meta "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+  --meta "commit=$COMMIT"
+  --meta "nproc=$(nproc)"
+  --meta "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+  --meta "load=load average (1, 5, 15 min) $LOAD_AT_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (the suite itself included)"
+  --meta "memory=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+  --meta "postgres=$(sql_value postgres "SELECT version()" | cut -d, -f1), fsync $(sql_value postgres "SHOW fsync"), synchronous_commit $(sql_value postgres "SHOW synchronous_commit"), shared_buffers $(sql_value postgres "SHOW shared_buffers"), max_connections $(sql_value postgres "SHOW max_connections") (scripts/pg-cluster.sh defaults, no --fast)"
+  --meta "settings=$RUNS run(s) x ${RUN_SECONDS} s per figure and side, interleaved; $CLIENTS connections, $THREADS wrk threads / pgbench -j $THREADS; serve and project with default settings; lag run ${LAG_SECONDS} s; rebuild of $EVENTS events"
+  --meta "data=retire: $SOLD SOLD credits seeded ($PER_RUN per run, each retired at most once); GET: ids drawn uniformly from $GET_IDS of them (SOLD or RETIRED; both sides the same ids); rebuild: $EVENTS seeded events ($REBUILD_CREDITS credits x CREATED/SOLD/RETIRED)"
+  --meta "command=$ORIGINAL_COMMAND"
+)
+echo
+python3 "$ROOT/bench/report.py" table --results "$WORK/results.jsonl" ${REPORT:+--report "$REPORT"} "${meta[@]}"

@@ -60,3 +60,9 @@ help:
 	@echo '  JOBS=N                      parallel compile jobs (default: 2)'
 	@echo '  CTEST_ARGS=...              extra ctest arguments for `make test` (env CTEST_PARALLEL_LEVEL: ctest -j, default 1)'
 	@echo '  DATABASE_URL, LEDGER_HTTP_PORT   used by `make run`'
+.PHONY: bench
+bench: build
+	bash bench/run.sh
+.PHONY: fuzz
+fuzz:
+	bash scripts/fuzz.sh

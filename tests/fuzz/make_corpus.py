@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Writes the committed seed corpora tests/fuzz/corpus/{api,http}/ (re-run after changing a seed here;
+it deletes nothing else than the files it writes). Seed inputs of ledger_fuzz_api start with the
+sub-target byte (see fuzz_api.cc); those of ledger_fuzz_http with the read-chunk byte (see fuzz_http.cc).
+"""
+import json
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+UUID = "800d4116-9d79-5774-bcc1-b5c8a8b69bcc"
+
+REGISTER = {
+    "readme_project": b'{"project_name": "Project ", "registry": "Registry1", "vintage": "2023", "quantity": 100, "serial_number": "SN1234"}',
+    "readme_mangrove": b'{"project_name": "Mangrove Restoration", "registry": "Verra", "vintage": 2021, "quantity": 5000, "serial_number": "VCS-1234-2021-001"}',
+    "unicode": json.dumps({"project_name": "\tR\u00edo Bravo \u2013 \U0001F333 ", "registry": "Gold\u00a0Standard",
+                           "vintage": " 1990\t", "quantity": 1000000000000, "serial_number": "GS-\u00e9-1"},
+                          ensure_ascii=False).encode(),
+    "escapes": b'{"project_name":"A\\u0041\\u00e9\\ud83c\\udf33","registry":"r\\/x","vintage":2100,"quantity":1,"serial_number":"\\"q\\""}',
+    "invalid_fields": b'{"project_name":"","registry":"  \\t ","vintage":1989,"quantity":1.5,"serial_number":"a\\u0007b"}',
+    "wrong_types": b'{"project_name":1,"registry":null,"vintage":true,"quantity":"100","serial_number":[]}',
+    "huge_numbers": b'{"project_name":"p","registry":"r","vintage":99999999999999999999999,"quantity":18446744073709551616,"serial_number":"s"}',
+    "exponent": b'{"project_name":"p","registry":"r","vintage":2.023e3,"quantity":1e3,"serial_number":"s"}',
+    "negative": b'{"project_name":"p","registry":"r","vintage":-2023,"quantity":-9223372036854775808,"serial_number":"s"}',
+    "duplicate_key": b'{"project_name":"p","registry":"r","registry":"r2","vintage":2020,"quantity":5,"serial_number":"s"}',
+    "unknown_fields": b'{"x":{"y":[1,2,{"z":null}]},"project_name":"p","registry":"r","vintage":"2020","quantity":5,"serial_number":"s","extra":"\\udc00"}',
+    "lone_surrogate": b'{"project_name":"\\udc00","registry":"r","vintage":2020,"quantity":5,"serial_number":"s"}',
+    "invalid_utf8": b'{"project_name":"\xc3\x28","registry":"\xed\xa0\x80","vintage":2020,"quantity":5,"serial_number":"\xf4\x90\x80\x80"}',
+    "overlong_utf8": b'{"project_name":"\xc0\xaf","registry":"r","vintage":2020,"quantity":5,"serial_number":"s"}',
+    "c1_control": '{"project_name":"a\u0085b","registry":"r\u007f","vintage":2020,"quantity":5,"serial_number":"s"}'.encode(),
+    "too_long": json.dumps({"project_name": "x" * 201, "registry": "\u00e9" * 200, "vintage": 2020,
+                            "quantity": 5, "serial_number": "s" * 256}, ensure_ascii=False).encode(),
+    "deep_nesting": b'{"a":' + b'[' * 5000 + b']' * 5000 + b'}',
+    "deep_unclosed": b'[' * 20000,
+    "not_object": b'[1,2,3]',
+    "empty": b'',
+    "whitespace": b' \r\n\t ',
+    "truncated": b'{"project_name":"p","registry":',
+    "nul_inside": b'{"project_name":"p\x00","registry":"r","vintage":2020,"quantity":5,"serial_number":"s"}',
+    "bom": b'\xef\xbb\xbf{"project_name":"p","registry":"r","vintage":2020,"quantity":5,"serial_number":"s"}',
+}
+SELL = {
+    "readme": b'{"buyer": "Acme Corp"}',
+    "missing": b'{}',
+    "null": b'{"buyer": null}',
+    "duplicate": b'{"buyer":"a","buyer":"b"}',
+    "padded_unicode": ' \t\u00c5cme \u00e6\u00f8 \t'.join(['{"buyer":"', '"}']).encode(),
+    "number": b'{"buyer": 12}',
+}
+RETIRE = {
+    "readme": b'{"beneficiary": "Acme Corp", "reason": "2026 scope 1 offset"}',
+    "empty_body": b'',
+    "nulls": b'{"beneficiary": null, "reason": null}',
+    "only_reason": b'{"reason":"  offset\\t"}',
+    "bad": b'{"beneficiary":"","reason":"\\u0000"}',
+    "duplicate": b'{"reason":"a","reason":"a"}',
+}
+OTHER = {
+    "I": {"readme": b"Registry1\x00SN1234", "unicode": "  RE\u00c9gistry\t\x00 \u2603\"\\\n".encode(),
+          "invalid_utf8": b"\xff\xfe\x00\xc3"},
+    "P": {"register": b"/register/", "sell": f"/records/{UUID}/sell".encode(),
+          "retire": f"/records/{UUID.upper()}/retire/?x=1".encode(), "get_old": f"/record/{UUID}/".encode(),
+          "double_slash": b"/records//sell", "health": b"/healthz?", "weird": b"records/x/sell/"},
+    "M": {"star": b" * ", "list": b'"1", W/"2",  "003" ,,', "long": b'"1234567890123456789"',
+          "bad": b'"1', "empty_tag": b'""'},
+    "C": {"json": b"application/json; charset=utf-8", "plus": b"Application/Problem+JSON", "text": b"text/plain",
+          "tricky": b"\t/+json ;"},
+    "X": {"ok": b"req-123_ABC.~", "space": b"a b", "long": b"x" * 129, "high": b"\xc3\xa9"},
+    "E": {"fields": b"invalid-fields\x00Invalid fields\x00detail \xe2\x9c\x93\x00quantity\x00must be \"x\"\\\x00",
+          "controls": b"a\x01\x00b\x1f\x00\x7f\xc2\x85\x00\xed\xa0\x80\x00ok"},
+    "D": {"created": b"CREATED\x00" + REGISTER["readme_mangrove"],
+          "sold": b'SOLD\x00{"buyer":"Acme"}', "retired": b'RETIRED\x00{}',
+          "bad_type": b'CREATED\x00{"project_name":1}'},
+}
+
+CRLF = b"\r\n"
+
+
+def req(method, target, headers=(), body=b"", version=b"HTTP/1.1"):
+    lines = [method + b" " + target + b" " + version] + list(headers)
+    if body and not any(h.lower().startswith(b"content-length") or h.lower().startswith(b"transfer-encoding")
+                        for h in headers):
+        lines.append(b"Content-Length: " + str(len(body)).encode())
+    return CRLF.join(lines) + CRLF + CRLF + body
+
+
+JSON = b"Content-Type: application/json"
+MANGROVE = REGISTER["readme_mangrove"]
+HTTP = {
+    "register": req(b"POST", b"/register", [b"Host: x", JSON, b"X-Request-Id: abc-1"], MANGROVE),
+    "register_http10": req(b"POST", b"/register/", [JSON], REGISTER["readme_project"], b"HTTP/1.0"),
+    "sell": req(b"POST", f"/records/{UUID}/sell".encode(), [JSON, b'If-Match: "1"'], SELL["readme"]),
+    "retire_no_body": req(b"POST", f"/records/{UUID}/retire/".encode(), [b'If-Match: *']),
+    "retire_body": req(b"POST", f"/records/{UUID}/retire".encode(), [JSON], RETIRE["readme"]),
+    "get": req(b"GET", f"/records/{UUID}".encode(), [b"Host: x"]),
+    "get_old_path": req(b"GET", f"/record/{UUID.upper()}/".encode(), []),
+    "health": req(b"GET", b"/healthz", [b"Connection: close"]),
+    "wrong_method": req(b"DELETE", b"/register", []),
+    "bad_id": req(b"POST", b"/records/not-a-uuid/sell", [JSON], SELL["readme"]),
+    "text_plain": req(b"POST", b"/register", [b"Content-Type: text/plain"], MANGROVE),
+    "bad_if_match": req(b"POST", f"/records/{UUID}/sell".encode(), [JSON, b"If-Match: 1"], SELL["readme"]),
+    "invalid_body": req(b"POST", b"/register", [JSON], REGISTER["invalid_fields"]),
+    "invalid_utf8_body": req(b"POST", b"/register", [JSON], REGISTER["invalid_utf8"]),
+    "pipelined": req(b"GET", b"/healthz", []) + req(b"POST", b"/register", [JSON], MANGROVE)
+                 + req(b"POST", f"/records/{UUID}/sell".encode(), [JSON], SELL["readme"])
+                 + req(b"GET", f"/records/{UUID}/".encode(), [b"Connection: close"]),
+    "chunked": req(b"POST", b"/register", [JSON, b"Transfer-Encoding: chunked"],
+                   b"10\r\n" + MANGROVE[:16] + b"\r\n" + format(len(MANGROVE) - 16, "x").encode() + b";ext=1\r\n"
+                   + MANGROVE[16:] + b"\r\n0\r\nTrailer: x\r\n\r\n"),
+    "chunked_huge_size": req(b"POST", b"/register", [JSON, b"Transfer-Encoding: chunked"],
+                             b"ffffffffffffffffff\r\nabc\r\n0\r\n\r\n"),
+    "over_limit_header": req(b"GET", b"/healthz", [b"X-Big: " + b"a" * 9000]),
+    "over_limit_body": req(b"POST", b"/register", [JSON, b"Content-Length: 70000"], b"{}"),
+    "content_length_twice": req(b"POST", b"/register", [JSON, b"Content-Length: 2", b"Content-Length: 3"], b"{}"),
+    "content_length_and_chunked": req(b"POST", b"/register", [JSON, b"Content-Length: 5",
+                                                               b"Transfer-Encoding: chunked"], b"0\r\n\r\n"),
+    "truncated_body": req(b"POST", b"/register", [JSON, b"Content-Length: 100"], b'{"a":1}'),
+    "bare_lf": b"GET /healthz HTTP/1.1\nHost: x\n\n",
+    "obs_fold": b"GET /healthz HTTP/1.1\r\nX-Request-Id: a\r\n b\r\n\r\n",
+    "garbage": b"\x00\xff GET\r\n\r\n",
+    "absolute_target": req(b"GET", b"http://h/records/" + UUID.encode() + b"?x#y", []),
+    "long_request_id": req(b"GET", b"/healthz", [b"X-Request-Id: " + b"r" * 129]),
+}
+
+
+def write(directory, name, data):
+    path = os.path.join(HERE, "corpus", directory)
+    os.makedirs(path, exist_ok=True)
+    with open(os.path.join(path, name), "wb") as f:
+        f.write(data)
+
+
+def main():
+    for prefix, seeds in (("R", REGISTER), ("S", SELL), ("T", RETIRE)):
+        for name, body in seeds.items():
+            write("api", f"{prefix}_{name}", prefix.encode() + body)
+    for prefix, seeds in OTHER.items():
+        for name, data in seeds.items():
+            write("api", f"{prefix}_{name}", prefix.encode() + data)
+    for name, data in HTTP.items():
+        write("http", name, b"\xff" + data)  # one read() of up to 1786 bytes
+    write("http", "pipelined_small_reads", b"\x00" + HTTP["pipelined"])  # 1 byte per read()
+    write("http", "chunked_small_reads", b"\x02" + HTTP["chunked"])
+
+
+if __name__ == "__main__":
+    main()

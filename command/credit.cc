@@ -1,5 +1,7 @@
 #include "command/credit.h"
 
+#include "command/credit_request.h"
+
 #include <cstring>
 #include <utility>
 
@@ -148,6 +150,9 @@ class FieldReader {
     const rapidjson::Value* value = field(name, /*required=*/true);
     if (value == nullptr) return;
     if (!value->IsString()) return fail(name, "must be a string");
+    if (!is_valid_utf8(std::string_view(value->GetString(), value->GetStringLength()))) {
+      return fail(name, "has invalid UTF-8");
+    }
     out->assign(value->GetString(), value->GetStringLength());
   }
 
@@ -156,6 +161,9 @@ class FieldReader {
     const rapidjson::Value* value = field(name, /*required=*/false);
     if (value == nullptr || value->IsNull()) return;
     if (!value->IsString()) return fail(name, "must be a string or null");
+    if (!is_valid_utf8(std::string_view(value->GetString(), value->GetStringLength()))) {
+      return fail(name, "has invalid UTF-8");
+    }
     out->emplace(value->GetString(), value->GetStringLength());
   }
 

@@ -69,10 +69,6 @@ bool for_each_code_point(std::string_view text, Visit visit) {
   return true;
 }
 
-bool is_valid_utf8(std::string_view text) {
-  return for_each_code_point(text, [](char32_t) {});
-}
-
 bool is_control_character(char32_t c) { return c <= 0x1F || (c >= 0x7F && c <= 0x9F); }
 
 // --- The body as a JSON object ---
@@ -272,6 +268,10 @@ ParsedRequest<T> ok(T value) {
 }
 
 }  // namespace
+
+bool is_valid_utf8(std::string_view text) {
+  return for_each_code_point(text, [](char32_t) {});
+}
 
 ParsedRequest<RegisterCredit> parse_register_request(std::string_view body) {
   rapidjson::Document document;

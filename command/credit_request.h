@@ -35,6 +35,10 @@ struct ParsedRequest {
 //  - Text fields are trimmed of spaces and tabs and must then be 1..200 Unicode code points (the serial
 //    number 1..256) with no control characters (U+0000..U+001F, U+007F, U+0080..U+009F).
 
+// Well-formed UTF-8 (no overlong forms, no surrogates, nothing past U+10FFFF). RapidJSON turns a lone
+// "\udc00" escape into the bytes of a surrogate, so decoded strings need this check too.
+bool is_valid_utf8(std::string_view text);
+
 // {"project_name": str, "registry": str, "vintage": int or 4-digit str (1990..2100),
 //  "quantity": int (1..10^12), "serial_number": str}, all required.
 ParsedRequest<RegisterCredit> parse_register_request(std::string_view body);

@@ -41,7 +41,7 @@ std::vector<std::string_view> split(std::string_view s, char sep, std::size_t ma
 void fuzz_problem(std::string_view input) {
   std::vector<std::string> valid;
   for (std::string_view piece : split(input, '\0', 16)) {
-    if (is_valid_utf8(piece)) valid.emplace_back(piece);
+    if (fuzz::is_valid_utf8(piece)) valid.emplace_back(piece);
   }
   auto next = [&valid, i = std::size_t{0}]() mutable -> std::string {
     return i < valid.size() ? valid[i++] : std::string();

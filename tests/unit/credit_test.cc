@@ -363,5 +363,14 @@ TEST(EventDataTest, DecodeSurvivesDeepNesting) {
   EXPECT_TRUE(decode_event("SOLD", std::string(100000, '['), &decoded).IsInvalid());
 }
 
+// A lone surrogate escape decodes to bytes that are not UTF-8; encode_event_data would then write data
+// decode_event itself refuses (found by the fuzzer, tests/fuzz/corpus/api/api-decode_event-lone-surrogate*).
+TEST(EventDataTest, DecodeRejectsLoneSurrogateEscapes) {
+  CreditEvent decoded;
+  EXPECT_TRUE(decode_event("SOLD", R"({"buyer":"Acme\udc00"})", &decoded).IsInvalid());
+  EXPECT_TRUE(decode_event("RETIRED", R"({"reason":"x\ud800y"})", &decoded).IsInvalid());
+  EXPECT_TRUE(decode_event("SOLD", R"({"buyer":"Acme \ud83d\ude00"})", &decoded).ok());  // a valid pair
+}
+
 }  // namespace
 }  // namespace ledger

@@ -165,12 +165,6 @@ CommitOutcome resolve_in_doubt_commit(WorkerConnection& connection, int old_back
   return CommitOutcome::kUnknown;
 }
 
-bool is_timeout(const std::exception& e) {
-  const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
-  // statement_timeout, lock_timeout, idle_in_transaction timeout: nothing committed; worth retrying later.
-  return sql != nullptr && (sql->sqlstate() == "57014" || sql->sqlstate() == "55P03" || sql->sqlstate() == "25P03");
-}
-
 }  // namespace
 
 bool VersionPrecondition::matches(std::int64_t current_version) const {

@@ -48,6 +48,23 @@ bool is_connection_failure(const std::exception& e) {
   return false;
 }
 
+bool is_timeout(const std::exception& e) {
+  const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
+  if (sql == nullptr) return false;
+  const std::string& state = sql->sqlstate();
+  return state == "57014" || state == "55P03" || state == "25P03";
+}
+
+std::string uuid_array_literal(const std::vector<std::string>& ids) {
+  std::string array = "{";
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (i > 0) array += ',';
+    array += ids[i];
+  }
+  array += '}';
+  return array;
+}
+
 std::string single_line(std::string_view message) {
   std::string s;
   for (char c : message) {

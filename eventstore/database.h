@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <pqxx/pqxx>
 
@@ -28,6 +29,13 @@ std::unique_ptr<pqxx::connection> open_connection(const std::string& url, const 
 // True when the exception is a connection-level failure (server down, socket closed, admin shutdown),
 // as opposed to an error in the statement itself.
 bool is_connection_failure(const std::exception& e);
+
+// True when the statement was cut off by statement_timeout, lock_timeout or the idle-in-transaction
+// timeout: nothing was committed, and retrying later may well succeed.
+bool is_timeout(const std::exception& e);
+
+// A uuid[] literal ({a,b,c}) for one array parameter. The ids must be canonical UUID text (no quoting).
+std::string uuid_array_literal(const std::vector<std::string>& ids);
 
 // libpq/libpqxx messages span lines ("ERROR: ...\nDETAIL: ...\n"); logs and answers want one line.
 std::string single_line(std::string_view message);

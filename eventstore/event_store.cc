@@ -6,6 +6,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "eventstore/database.h"
 #include "eventstore/uuid.h"
 
 namespace ledger {
@@ -76,17 +77,10 @@ std::vector<RecordedEvent> read_stream(pqxx::transaction_base& tx, const std::st
 }
 
 std::vector<RecordedEvent> read_streams(pqxx::transaction_base& tx, const std::vector<std::string>& stream_ids) {
-  // A uuid[] literal: ids are canonical UUID text, so they need no quoting.
-  std::string array = "{";
-  for (std::size_t i = 0; i < stream_ids.size(); ++i) {
-    if (i > 0) array += ',';
-    array += stream_ids[i];
-  }
-  array += '}';
   return to_recorded_events(tx.exec_params(std::string("SELECT ") + kEventColumns +
                                                " FROM events WHERE stream_id = ANY($1::uuid[])"
                                                " ORDER BY events.stream_id, events.stream_version",
-                                           array));
+                                           uuid_array_literal(stream_ids)));
 }
 
 std::int64_t read_stream_version(pqxx::transaction_base& tx, const std::string& stream_id) {

@@ -37,24 +37,17 @@ std::vector<RecordLookup> find_records_once(WorkerConnection& connection, const 
     conn->prepare("find_credit_records",
                   "SELECT id::text, project_name, registry, vintage, quantity, serial_number, status, version,"
                   " history::text FROM credit_records WHERE id = ANY($1::uuid[])");
-    std::string array = "{";  // ids are canonical UUIDs: no quoting needed
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-      if (i > 0) array += ',';
-      array += ids[i];
-    }
-    array += '}';
     pqxx::nontransaction tx(*conn);  // one statement: no BEGIN/COMMIT round trips
-    const pqxx::result result = tx.exec_prepared("find_credit_records", array);
-    std::unordered_map<std::string, const pqxx::row*> rows;
-    std::vector<pqxx::row> kept(result.begin(), result.end());
-    for (const pqxx::row& row : kept) rows.emplace(row[0].as<std::string>(), &row);
+    const pqxx::result result = tx.exec_prepared("find_credit_records", uuid_array_literal(ids));
+    std::unordered_map<std::string, pqxx::result::size_type> rows;  // id -> row index
+    for (pqxx::result::size_type r = 0; r < result.size(); ++r) rows.emplace(result[r][0].as<std::string>(), r);
     for (std::size_t i = 0; i < ids.size(); ++i) {
       auto it = rows.find(ids[i]);
       if (it == rows.end()) {
         lookups[i].kind = RecordLookup::Kind::kNotFound;
         continue;
       }
-      const pqxx::row& row = *it->second;
+      const pqxx::row row = result[it->second];
       rapidjson::StringBuffer buffer;
       rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
       writer.StartObject();
@@ -82,9 +75,7 @@ std::vector<RecordLookup> find_records_once(WorkerConnection& connection, const 
       connection.discard();
       *connection_lost = true;
     }
-    const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
-    const bool transient = is_connection_failure(e) || (sql != nullptr && (sql->sqlstate() == "57014" ||
-                                                                           sql->sqlstate() == "55P03"));
+    const bool transient = is_connection_failure(e) || is_timeout(e);
     for (RecordLookup& lookup : lookups) {
       lookup.kind = transient ? RecordLookup::Kind::kUnavailable : RecordLookup::Kind::kInternal;
       lookup.detail = single_line(e.what());

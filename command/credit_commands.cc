@@ -132,38 +132,19 @@ DecidedBatch decide_batch(const std::vector<CreditCommandRequest>& requests,
   return batch;
 }
 
-// After a connection died during COMMIT: wait until the old backend is gone (so its transaction has
-// either committed or rolled back for good), then look for one of our event ids. Bounded.
-enum class CommitOutcome { kCommitted, kNotCommitted, kUnknown };
-
-constexpr int kInDoubtResolveTimeoutMs = 10000;
-
-CommitOutcome resolve_in_doubt_commit(WorkerConnection& connection, int old_backend_pid,
-                                      const std::string& old_server_started_at, const std::string& event_id) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kInDoubtResolveTimeoutMs);
-  while (std::chrono::steady_clock::now() < deadline) {
-    Status error;
-    pqxx::connection* conn = connection.get(&error);
-    if (conn != nullptr) {
-      try {
-        pqxx::read_transaction tx(*conn);
-        // After a server restart the old backend is gone for sure, even if a new one got its pid.
-        const bool old_backend_alive =
-            tx.exec_params1("SELECT pg_postmaster_start_time()::text = $2 AND"
-                            " EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)",
-                            old_backend_pid, old_server_started_at)[0]
-                .as<bool>();
-        if (!old_backend_alive) {
-          return event_exists(tx, event_id) ? CommitOutcome::kCommitted : CommitOutcome::kNotCommitted;
-        }
-      } catch (const std::exception&) {
-        connection.discard();
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return CommitOutcome::kUnknown;
+// Is the session that sent an in-doubt COMMIT gone for good (so its transaction has committed or rolled
+// back), and if so did it commit? nullopt while the old backend still runs.
+std::optional<bool> committed_if_settled(pqxx::transaction_base& tx, const InDoubtCommit& doubt) {
+  // After a server restart the old backend is gone for sure, even if a new one got its pid.
+  const bool old_backend_alive = tx.exec_params1("SELECT pg_postmaster_start_time()::text = $2 AND"
+                                                 " EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)",
+                                                 doubt.backend_pid, doubt.server_started_at)[0]
+                                     .as<bool>();
+  if (old_backend_alive) return std::nullopt;
+  return event_exists(tx, doubt.event_id);
 }
+
+constexpr int kInDoubtPollIntervalMs = 100;
 
 }  // namespace
 
@@ -227,18 +208,18 @@ std::vector<CreditCommandResult> execute_credit_batch(WorkerConnection& connecti
       }
       // COMMIT was sent and the connection died: the outcome is unknown until we find out.
       connection.discard();
-      switch (resolve_in_doubt_commit(connection, backend_pid, server_started_at, batch.events.front().event_id)) {
-        case CommitOutcome::kCommitted:
-          return batch.results;
-        case CommitOutcome::kNotCommitted:
-          return all_results(n, Kind::kUnavailable,
-                             "the connection to PostgreSQL was lost during commit; the command was not applied");
-        case CommitOutcome::kUnknown:
-          return all_results(n, Kind::kOutcomeUnknown,
-                             "the connection to PostgreSQL was lost during commit and the outcome could not be "
-                             "confirmed in time; re-send the command: it cannot apply twice (a command that did "
-                             "land answers as already done: 200 for a registration, 409 for a sell or retire)");
+      InDoubtCommit doubt;
+      doubt.backend_pid = backend_pid;
+      doubt.server_started_at = server_started_at;
+      doubt.event_id = batch.events.front().event_id;
+      doubt.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kInDoubtResolveTimeoutMs);
+      for (CreditCommandResult& result : batch.results) {
+        if (result.kind != Kind::kCreated && result.kind != Kind::kApplied) continue;  // refusals stand
+        doubt.kind_if_committed = static_cast<int>(result.kind);
+        result.kind = Kind::kInDoubt;
+        result.in_doubt = doubt;
       }
+      return batch.results;
     }
   }
   if (n == 1) {
@@ -248,12 +229,68 @@ std::vector<CreditCommandResult> execute_credit_batch(WorkerConnection& connecti
   }
   std::vector<CreditCommandResult> results;
   results.reserve(n);
-  for (const CreditCommandRequest& request : requests) results.push_back(execute_credit_command(connection, request));
+  for (const CreditCommandRequest& request : requests) {
+    results.push_back(execute_credit_batch(connection, std::vector<CreditCommandRequest>{request}).front());
+  }
   return results;
 }
 
+void resolve_in_doubt_commits(WorkerConnection& connection, std::vector<CreditCommandResult>* results) {
+  // One question per in-doubt batch (keyed by its event id), asked until answered or out of time.
+  std::map<std::string, std::optional<bool>> committed_by_event;
+  for (const CreditCommandResult& r : *results) {
+    if (r.kind == Kind::kInDoubt) committed_by_event[r.in_doubt->event_id] = std::nullopt;
+  }
+  auto settle = [&] {
+    for (CreditCommandResult& r : *results) {
+      if (r.kind != Kind::kInDoubt) continue;
+      const std::optional<bool> committed = committed_by_event[r.in_doubt->event_id];
+      if (committed.has_value() && *committed) {
+        r.kind = static_cast<Kind>(r.in_doubt->kind_if_committed);
+        r.in_doubt.reset();
+      } else if (committed.has_value()) {
+        r = make_result(Kind::kUnavailable, CreditState(),
+                        "the connection to PostgreSQL was lost during commit; the command was not applied");
+      } else if (std::chrono::steady_clock::now() >= r.in_doubt->deadline) {
+        r = make_result(Kind::kOutcomeUnknown, CreditState(),
+                        "the connection to PostgreSQL was lost during commit and the outcome could not be "
+                        "confirmed in time; re-send the command: it cannot apply twice (a command that did "
+                        "land answers as already done: 200 for a registration, 409 for a sell or retire)");
+      }
+    }
+  };
+  for (;;) {
+    Status error;
+    pqxx::connection* conn = connection.get(&error);
+    if (conn != nullptr) {
+      try {
+        pqxx::read_transaction tx(*conn);
+        for (auto& [event_id, committed] : committed_by_event) {
+          if (committed.has_value()) continue;
+          for (const CreditCommandResult& r : *results) {
+            if (r.kind == Kind::kInDoubt && r.in_doubt->event_id == event_id) {
+              committed = committed_if_settled(tx, *r.in_doubt);
+              break;
+            }
+          }
+        }
+      } catch (const std::exception&) {
+        connection.discard();
+      }
+    }
+    settle();
+    bool pending = false;
+    for (const CreditCommandResult& r : *results) pending = pending || r.kind == Kind::kInDoubt;
+    if (!pending) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(kInDoubtPollIntervalMs));
+  }
+}
+
 CreditCommandResult execute_credit_command(WorkerConnection& connection, const CreditCommandRequest& request) {
-  return execute_credit_batch(connection, std::vector<CreditCommandRequest>{request}).front();
+  std::vector<CreditCommandResult> results =
+      execute_credit_batch(connection, std::vector<CreditCommandRequest>{request});
+  resolve_in_doubt_commits(connection, &results);
+  return results.front();
 }
 
 }  // namespace ledger

@@ -4,6 +4,7 @@
 // commit's outcome is unknown. Blocking (libpqxx): runs on its own threads, never on an Asio thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -28,6 +29,17 @@ struct CreditCommandRequest {
   std::string request_id;  // recorded in each event's metadata
 };
 
+// A batch whose connection died after COMMIT was sent: it either committed or it did not, and only the
+// database can say which. Finding out waits for the old backend to end, which can take as long as an
+// outage, so it is done apart from the appender threads (they keep answering new commands meanwhile).
+struct InDoubtCommit {
+  int backend_pid = 0;                             // the session that sent COMMIT
+  std::string server_started_at;                   // pg_postmaster_start_time() seen by that session
+  std::string event_id;                            // one event of the batch: present iff it committed
+  int kind_if_committed = 0;                       // CreditCommandResult::Kind to answer if it did
+  std::chrono::steady_clock::time_point deadline;  // give up (kOutcomeUnknown) after this
+};
+
 struct CreditCommandResult {
   enum class Kind {
     kCreated,             // 201: a new credit
@@ -39,11 +51,13 @@ struct CreditCommandResult {
     kUnavailable,         // 503: PostgreSQL unreachable or timed out; nothing was committed
     kOutcomeUnknown,      // 503: the connection died during COMMIT and the outcome could not be learnt in time
     kInternal,            // 500
+    kInDoubt,             // internal, never answered: see InDoubtCommit and resolve_in_doubt_commits()
   };
   Kind kind = Kind::kInternal;
   CreditState state;                 // the credit after the command (or as found, for refusals)
   std::optional<DecideError> error;  // for kRejected / kNotFound
   std::string detail;
+  std::optional<InDoubtCommit> in_doubt;  // set exactly when kind == kInDoubt
 };
 
 // Attempts per command when a concurrent writer wins the version race; each retry decides against fresh
@@ -51,13 +65,22 @@ struct CreditCommandResult {
 inline constexpr int kCommandAttemptsMax = 5;
 
 // Executes `requests` in one transaction and returns one result per request, in order. Nothing is answered
-// as applied unless the transaction committed. When another writer wins a version race the batch is
+// as applied unless the transaction committed; when the connection died during COMMIT the results are
+// kInDoubt, for resolve_in_doubt_commits() to settle. When another writer wins a version race the batch is
 // decided again against fresh state; if that keeps failing, each command runs in a transaction of its own,
 // so a conflict fails only the commands it touches.
 std::vector<CreditCommandResult> execute_credit_batch(WorkerConnection& connection,
                                                       const std::vector<CreditCommandRequest>& requests);
 
-// A batch of one.
+// Turns every kInDoubt result into the truth: applied (the batch's event is in the log), kUnavailable (it
+// is not, and the old session is gone so it never will be) or kOutcomeUnknown (not learnt by its deadline).
+// Blocks until each is settled; waits are bounded by the deadlines.
+void resolve_in_doubt_commits(WorkerConnection& connection, std::vector<CreditCommandResult>* results);
+
+// How long finding out an in-doubt commit may take before answering kOutcomeUnknown.
+inline constexpr int kInDoubtResolveTimeoutMs = 10000;
+
+// A batch of one, in-doubt outcome resolved before returning.
 CreditCommandResult execute_credit_command(WorkerConnection& connection, const CreditCommandRequest& request);
 
 }  // namespace ledger

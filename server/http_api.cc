@@ -229,6 +229,7 @@ Problem command_problem(const CreditCommandResult& result) {
     case Kind::kCreated:
     case Kind::kApplied:
     case Kind::kInternal:
+    case Kind::kInDoubt:  // settled before it reaches here; answered as a fault if it ever does
       problem.status = 500;
       problem.slug = "internal-error";
       problem.title = "Internal error";

@@ -269,6 +269,7 @@ struct LoadOptions {
   int threads = 8;
   bool lifecycle = true;
   std::chrono::milliseconds backoff_after_refusal{50};  // after a 503 or a client error
+  int first_thread_number = 0;  // in request ids, so two loads with one prefix never share an id
 };
 
 class Load {
@@ -307,7 +308,8 @@ class Load {
     bool last_ok = true;
     for (int seq = 0; !stop_.load(); ++seq) {
       Attempt a;
-      a.request_id = options_.prefix + "-" + std::to_string(t) + "-" + std::to_string(seq);
+      a.request_id =
+          options_.prefix + "-" + std::to_string(options_.first_thread_number + t) + "-" + std::to_string(seq);
       std::string target;
       std::string body;
       if (options_.lifecycle && seq % 3 == 2 && !sold.empty()) {
@@ -731,7 +733,11 @@ TEST(FaultsPostgresRestart, OutageAnswers503AndServiceRecoversWithEveryAcknowled
   const auto t_stop_begin = Clock::now();
   ASSERT_TRUE(cluster.stop());
   const auto t_down = Clock::now();  // PostgreSQL is down from here
+  // Clients that start during the outage: the load's clients may all be waiting on commits in doubt (the
+  // truth about those needs PostgreSQL back), but a new command must still be answered 503 at once.
+  Load outage_load(port, LoadOptions{"PGR", 2, /*lifecycle=*/false, 50ms, /*first_thread_number=*/8});
   std::this_thread::sleep_for(3s);
+  outage_load.stop_and_join();
   const auto t_start_begin = Clock::now();  // ... until at least here
   // When PostgreSQL accepts connections again, to within ~20 ms: a session opened as often as possible.
   std::atomic<bool> accepting{false};
@@ -762,7 +768,8 @@ TEST(FaultsPostgresRestart, OutageAnswers503AndServiceRecoversWithEveryAcknowled
   health.stop_and_join();
   const auto t_end = Clock::now();
 
-  const std::vector<Attempt> attempts = load.attempts();
+  std::vector<Attempt> attempts = load.attempts();
+  for (const Attempt& a : outage_load.attempts()) attempts.push_back(a);
   std::vector<std::string> failures;
 
   // No request hung or failed at the HTTP level; every answer is 2xx or 503.

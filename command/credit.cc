@@ -66,11 +66,44 @@ Decision accept(CreditEvent event) {
   return decision;
 }
 
-Decision decide_register(const RegisterCredit& command, const CreditState& state) {
-  if (state.status == CreditStatus::kUnregistered) return accept(CreditCreated{command.attributes});
+// Can this role ever send this command? (Which credit it may touch is decided per credit.)
+std::optional<Decision> refuse_by_role(const CreditCommand& command, const Actor& actor,
+                                       const CreditState& state) {
+  const bool registering = std::holds_alternative<RegisterCredit>(command);
+  if (actor.role == Role::kAuditor) {
+    return refuse(DecideError::Kind::kForbidden, "the auditor role reads the ledger and changes nothing",
+                  state.status);
+  }
+  if (registering && actor.role == Role::kHolder) {
+    return refuse(DecideError::Kind::kForbidden,
+                  "the holder role cannot register credits; an issuer (or admin) key is needed", state.status);
+  }
+  return std::nullopt;
+}
+
+// Selling and retiring are for the holder (or an admin).
+std::optional<Decision> refuse_unless_holder(const Actor& actor, const CreditState& state, const char* action) {
+  if (actor.role == Role::kAdmin || (!state.holder.empty() && actor.account == state.holder)) return std::nullopt;
+  return refuse(DecideError::Kind::kForbidden,
+                "account \"" + actor.account + "\" does not hold this credit" +
+                    (state.holder.empty() ? std::string() : " (its holder is \"" + state.holder + "\")") +
+                    ", so it may not " + action + " it",
+                state.status);
+}
+
+Decision decide_register(const RegisterCredit& command, const CreditState& state, const Actor& actor) {
+  if (state.status == CreditStatus::kUnregistered) return accept(CreditCreated{command.attributes, actor.account});
   std::vector<std::string> fields = differing_fields(state.attributes, command.attributes);
   // Registering the same credit again is a retry, whatever happened to the credit since: answer
-  // success without a new event.
+  // success without a new event. Unless another issuer sends it: that is a second issuance attempt.
+  if (fields.empty() && !state.issuer.empty() && actor.role != Role::kAdmin && actor.account != state.issuer) {
+    Decision decision = refuse(DecideError::Kind::kAttributesDiffer,
+                               "a credit with this registry and serial number is already registered by "
+                               "another issuer",
+                               state.status);
+    decision.error->differing_fields = {"issuer"};
+    return decision;
+  }
   if (fields.empty()) return Decision{};
   Decision decision = refuse(DecideError::Kind::kAttributesDiffer,
                              "a credit with this registry and serial number is already registered "
@@ -80,12 +113,16 @@ Decision decide_register(const RegisterCredit& command, const CreditState& state
   return decision;
 }
 
-Decision decide_sell(const SellCredit& command, const CreditState& state) {
+Decision decide_sell(const SellCredit& command, const CreditState& state, const Actor& actor) {
+  if (state.status == CreditStatus::kUnregistered) {
+    return refuse(DecideError::Kind::kNotFound, "credit not found", state.status);
+  }
+  if (auto refused = refuse_unless_holder(actor, state, "sell")) return std::move(*refused);
   switch (state.status) {
     case CreditStatus::kUnregistered:
-      return refuse(DecideError::Kind::kNotFound, "credit not found", state.status);
+      break;
     case CreditStatus::kCreated:
-      return accept(CreditSold{command.buyer});
+      return accept(CreditSold{command.buyer, state.holder});
     case CreditStatus::kSold:
     case CreditStatus::kRetired:
       return refuse(DecideError::Kind::kWrongStatus,
@@ -96,10 +133,14 @@ Decision decide_sell(const SellCredit& command, const CreditState& state) {
   return refuse(DecideError::Kind::kWrongStatus, "credit is in an unknown status", state.status);
 }
 
-Decision decide_retire(const RetireCredit& command, const CreditState& state) {
+Decision decide_retire(const RetireCredit& command, const CreditState& state, const Actor& actor) {
+  if (state.status == CreditStatus::kUnregistered) {
+    return refuse(DecideError::Kind::kNotFound, "credit not found", state.status);
+  }
+  if (auto refused = refuse_unless_holder(actor, state, "retire")) return std::move(*refused);
   switch (state.status) {
     case CreditStatus::kUnregistered:
-      return refuse(DecideError::Kind::kNotFound, "credit not found", state.status);
+      break;
     case CreditStatus::kCreated:
       return refuse(DecideError::Kind::kWrongStatus, "credit must be sold before retiring", state.status);
     case CreditStatus::kSold:
@@ -167,6 +208,13 @@ class FieldReader {
     out->emplace(value->GetString(), value->GetStringLength());
   }
 
+  // An absent or null field leaves *out empty.
+  void optional_string(const char* name, std::string* out) {
+    std::optional<std::string> value;
+    optional_string(name, &value);
+    if (value.has_value()) *out = std::move(*value);
+  }
+
   void required_int(const char* name, int* out) {
     const rapidjson::Value* value = field(name, /*required=*/true);
     if (value == nullptr) return;
@@ -215,11 +263,12 @@ const char* status_name(CreditStatus status) {
   return "UNKNOWN";
 }
 
-Decision decide(const CreditCommand& command, const CreditState& state) {
+Decision decide(const CreditCommand& command, const CreditState& state, const Actor& actor) {
+  if (auto refused = refuse_by_role(command, actor, state)) return std::move(*refused);
   return std::visit(Overloaded{
-                        [&](const RegisterCredit& c) { return decide_register(c, state); },
-                        [&](const SellCredit& c) { return decide_sell(c, state); },
-                        [&](const RetireCredit& c) { return decide_retire(c, state); },
+                        [&](const RegisterCredit& c) { return decide_register(c, state, actor); },
+                        [&](const SellCredit& c) { return decide_sell(c, state, actor); },
+                        [&](const RetireCredit& c) { return decide_retire(c, state, actor); },
                     },
                     command);
 }
@@ -229,10 +278,13 @@ CreditState evolve(CreditState state, const CreditEvent& event) {
                  [&](const CreditCreated& e) {
                    state.status = CreditStatus::kCreated;
                    state.attributes = e.attributes;
+                   state.issuer = e.issuer;
+                   state.holder = e.issuer;
                  },
                  [&](const CreditSold& e) {
                    state.status = CreditStatus::kSold;
                    state.buyer = e.buyer;
+                   state.holder = e.buyer;
                  },
                  [&](const CreditRetired& e) {
                    state.status = CreditStatus::kRetired;
@@ -267,8 +319,12 @@ std::string encode_event_data(const CreditEvent& event) {
                    writer.Key("quantity");
                    writer.Int64(e.attributes.quantity);
                    write_string_field(writer, "serial_number", e.attributes.serial_number);
+                   if (!e.issuer.empty()) write_string_field(writer, "issuer", e.issuer);
                  },
-                 [&](const CreditSold& e) { write_string_field(writer, "buyer", e.buyer); },
+                 [&](const CreditSold& e) {
+                   write_string_field(writer, "buyer", e.buyer);
+                   if (!e.seller.empty()) write_string_field(writer, "seller", e.seller);
+                 },
                  [&](const CreditRetired& e) {
                    if (e.beneficiary) write_string_field(writer, "beneficiary", *e.beneficiary);
                    if (e.reason) write_string_field(writer, "reason", *e.reason);
@@ -305,10 +361,12 @@ Status decode_event(std::string_view event_type, std::string_view data_json, Cre
     reader.required_int("vintage", &created.attributes.vintage);
     reader.required_int64("quantity", &created.attributes.quantity);
     reader.required_string("serial_number", &created.attributes.serial_number);
+    reader.optional_string("issuer", &created.issuer);
     event = std::move(created);
   } else if (event_type == "SOLD") {
     CreditSold sold;
     reader.required_string("buyer", &sold.buyer);
+    reader.optional_string("seller", &sold.seller);
     event = std::move(sold);
   } else {
     CreditRetired retired;

@@ -10,6 +10,7 @@
 #include <variant>
 #include <vector>
 
+#include "auth/role.h"
 #include "eventstore/status.h"
 
 namespace ledger {
@@ -32,6 +33,8 @@ struct CreditState {
   CreditStatus status = CreditStatus::kUnregistered;
   std::int64_t version = 0;
   CreditAttributes attributes;
+  std::string issuer;  // the account that registered it ("" for credits registered before accounts existed)
+  std::string holder;  // the account that holds it now: the issuer, then each buyer
   std::string buyer;
   std::optional<std::string> beneficiary, reason;
 };
@@ -51,9 +54,11 @@ using CreditCommand = std::variant<RegisterCredit, SellCredit, RetireCredit>;
 // Events: facts that happened to one credit.
 struct CreditCreated {
   CreditAttributes attributes;
+  std::string issuer;  // the registering account, the first holder
 };
 struct CreditSold {
-  std::string buyer;
+  std::string buyer;   // the new holder
+  std::string seller;  // the holder before the sale
 };
 struct CreditRetired {
   std::optional<std::string> beneficiary, reason;
@@ -65,7 +70,8 @@ struct DecideError {
   enum class Kind {
     kNotFound,          // the credit has not been registered
     kWrongStatus,       // the lifecycle does not allow the command now
-    kAttributesDiffer,  // registered again with different attributes
+    kAttributesDiffer,  // registered again with different attributes (or by another issuer)
+    kForbidden,         // the actor's role or account may not do this to this credit
   };
   Kind kind;
   std::string detail;  // a sentence for the API client
@@ -80,7 +86,10 @@ struct Decision {
   std::optional<DecideError> error;
 };
 
-Decision decide(const CreditCommand& command, const CreditState& state);
+// Who may do what: registering takes the issuer (or admin) role and makes the actor the holder; selling
+// and retiring take being the credit's holder (issuer or holder role), or admin; an auditor changes
+// nothing. Permission is checked before the lifecycle, after existence (an unknown credit is 404).
+Decision decide(const CreditCommand& command, const CreditState& state, const Actor& actor);
 
 // Applies one event and increments the version. Total: an event that decide() would never have
 // emitted in this state is still recorded, since the log is the truth and the decider is the guard.
@@ -90,8 +99,9 @@ CreditState evolve(CreditState state, const CreditEvent& event);
 const char* event_type_name(const CreditEvent& event);
 
 // The event's data as a compact JSON object:
-//   CREATED {"project_name","registry","vintage","quantity","serial_number"}
-//   SOLD    {"buyer"}
+//   CREATED {"project_name","registry","vintage","quantity","serial_number","issuer"}
+//   SOLD    {"buyer","seller"}
+// ("issuer" and "seller" are omitted when empty, as in events recorded before accounts existed.)
 //   RETIRED {"beneficiary","reason"}, each omitted when absent (so {} is valid)
 std::string encode_event_data(const CreditEvent& event);
 

@@ -40,6 +40,10 @@ std::string event_metadata(const CreditCommandRequest& request) {
   writer.String(request.request_id.c_str(), static_cast<rapidjson::SizeType>(request.request_id.size()));
   writer.Key("command");
   writer.String(command_name(request.command));
+  writer.Key("account");
+  writer.String(request.actor.account.c_str(), static_cast<rapidjson::SizeType>(request.actor.account.size()));
+  writer.Key("role");
+  writer.String(role_name(request.actor.role));
   writer.EndObject();
   return std::string(buffer.GetString(), buffer.GetSize());
 }
@@ -99,11 +103,13 @@ DecidedBatch decide_batch(const std::vector<CreditCommandRequest>& requests,
                                    ", which If-Match does not name"));
       continue;
     }
-    Decision decision = decide(request.command, state);
+    Decision decision = decide(request.command, state, request.actor);
     if (decision.error.has_value()) {
-      const bool not_found = decision.error->kind == DecideError::Kind::kNotFound;
-      CreditCommandResult result =
-          make_result(not_found ? Kind::kNotFound : Kind::kRejected, state, decision.error->detail);
+      const DecideError::Kind why = decision.error->kind;
+      const Kind kind = why == DecideError::Kind::kNotFound    ? Kind::kNotFound
+                        : why == DecideError::Kind::kForbidden ? Kind::kForbidden
+                                                               : Kind::kRejected;
+      CreditCommandResult result = make_result(kind, state, decision.error->detail);
       result.error = std::move(decision.error);
       batch.results.push_back(std::move(result));
       continue;

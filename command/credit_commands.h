@@ -26,6 +26,7 @@ struct CreditCommandRequest {
   std::string credit_id;  // canonical lowercase UUID
   CreditCommand command;
   std::optional<VersionPrecondition> if_match;
+  Actor actor;             // who sends it (decides what it may do); recorded in each event's metadata
   std::string request_id;  // recorded in each event's metadata
 };
 
@@ -46,6 +47,7 @@ struct CreditCommandResult {
     kApplied,             // 200: events appended, or an identical registration (no new event)
     kNotFound,            // 404
     kRejected,            // 409: the decider refused (wrong status, differing attributes)
+    kForbidden,           // 403: the actor may not do this to this credit
     kPreconditionFailed,  // 412: If-Match did not match; nothing appended
     kContended,           // 409: lost the optimistic race on every attempt
     kUnavailable,         // 503: PostgreSQL unreachable or timed out; nothing was committed

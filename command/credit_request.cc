@@ -273,6 +273,22 @@ bool is_valid_utf8(std::string_view text) {
   return for_each_code_point(text, [](char32_t) {});
 }
 
+std::string validate_name(std::string* text) {
+  if (!is_valid_utf8(*text)) return "must be valid UTF-8";
+  *text = trim_spaces_and_tabs(*text);
+  std::size_t chars = 0;
+  bool has_control = false;
+  for_each_code_point(*text, [&](char32_t c) {
+    ++chars;
+    if (is_control_character(c)) has_control = true;
+  });
+  if (chars < 1 || chars > kTextMaxChars) {
+    return "must be between 1 and " + std::to_string(kTextMaxChars) + " characters after trimming";
+  }
+  if (has_control) return "must not contain control characters";
+  return "";
+}
+
 ParsedRequest<RegisterCredit> parse_register_request(std::string_view body) {
   rapidjson::Document document;
   std::string detail;

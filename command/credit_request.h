@@ -39,6 +39,11 @@ struct ParsedRequest {
 // "\udc00" escape into the bytes of a surrogate, so decoded strings need this check too.
 bool is_valid_utf8(std::string_view text);
 
+// The text-field rule for a name given outside a JSON body (an account name on the command line):
+// trims *text of spaces and tabs; returns "" when it is then valid UTF-8 of 1..200 code points with no
+// control characters, else what is wrong ("must be ...").
+std::string validate_name(std::string* text);
+
 // {"project_name": str, "registry": str, "vintage": int or 4-digit str (1990..2100),
 //  "quantity": int (1..10^12), "serial_number": str}, all required.
 ParsedRequest<RegisterCredit> parse_register_request(std::string_view body);

@@ -115,6 +115,9 @@ Status apply_event(const RecordedEvent& e, std::optional<CreditRecord>* record) 
     r.history_json = "[]";
     append_history(&r.history_json, history_entry(e));
     r.last_position = e.position;
+    if (const rapidjson::Value* issuer = string_member(data, "issuer")) {
+      r.holder.assign(issuer->GetString(), issuer->GetStringLength());
+    }
     *record = std::move(r);
     return Status::Ok();
   }
@@ -132,8 +135,13 @@ Status apply_event(const RecordedEvent& e, std::optional<CreditRecord>* record) 
     if (!is_array_text(r.history_json)) {
       return Status::Internal("credit " + r.id + ": history is not a JSON array: " + r.history_json.substr(0, 80));
     }
+    const rapidjson::Value* buyer = type == "SOLD" ? string_member(data, "buyer") : nullptr;
+    if (type == "SOLD" && buyer == nullptr) {
+      return Status::Internal(describe(e) + ": data needs a string buyer; got " + e.data_json.substr(0, 200));
+    }
     // Nothing can fail from here on, so the record is either fully updated or untouched.
     append_history(&r.history_json, history_entry(e));
+    if (buyer != nullptr) r.holder.assign(buyer->GetString(), buyer->GetStringLength());
     r.status = e.event_type;
     r.version = e.stream_version;
     r.last_position = e.position;
@@ -170,6 +178,8 @@ std::string encode_credit_records(const std::vector<const CreditRecord*>& record
     writer.RawValue(r->history_json.data(), r->history_json.size(), rapidjson::kArrayType);
     writer.Key("last_position");
     writer.Int64(r->last_position);
+    writer.Key("holder");
+    write_string(writer, r->holder);
     writer.EndObject();
   }
   writer.EndArray();

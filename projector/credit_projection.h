@@ -30,6 +30,7 @@ struct CreditRecord {
   // Kept as text so appending an entry does not re-serialize the whole history.
   std::string history_json = "[]";
   std::int64_t last_position = 0;  // log position of the last applied event
+  std::string holder;              // CREATED's "issuer", then each SOLD's "buyer" ("" when never named)
 
   bool operator==(const CreditRecord&) const = default;
 };
@@ -46,10 +47,11 @@ Status apply_event(const RecordedEvent& e, std::optional<CreditRecord>* record);
 //   INSERT INTO credit_records (<kCreditRecordColumns>)
 //   SELECT <kCreditRecordColumns> FROM <kCreditRecordsRecordset>
 inline constexpr const char* kCreditRecordColumns =
-    "id, project_name, registry, vintage, quantity, serial_number, status, version, history, last_position";
+    "id, project_name, registry, vintage, quantity, serial_number, status, version, history, last_position, holder";
 inline constexpr const char* kCreditRecordsRecordset =
     "jsonb_to_recordset($1::jsonb) AS r(id uuid, project_name text, registry text, vintage integer, "
-    "quantity bigint, serial_number text, status text, version bigint, history jsonb, last_position bigint)";
+    "quantity bigint, serial_number text, status text, version bigint, history jsonb, last_position bigint, "
+    "holder text)";
 
 // The records as the JSON array kCreditRecordsRecordset reads. history_json is embedded as is.
 std::string encode_credit_records(const std::vector<const CreditRecord*>& records);

@@ -116,6 +116,7 @@ CreditRecord record_from_row(const pqxx::row& row) {
   r.version = row[7].as<std::int64_t>();
   r.history_json = row[8].as<std::string>();
   r.last_position = row[9].as<std::int64_t>();
+  r.holder = row[10].as<std::string>();
   return r;
 }
 
@@ -198,7 +199,7 @@ class Projector {
     conn_->prepare(kTryLockStatement, "SELECT pg_try_advisory_xact_lock($1::bigint)");
     conn_->prepare(kLoadRecordsStatement,
                    "SELECT id::text, project_name, registry, vintage, quantity, serial_number, status, version,"
-                   " history::text, last_position FROM credit_records WHERE id = ANY($1::uuid[])");
+                   " history::text, last_position, holder FROM credit_records WHERE id = ANY($1::uuid[])");
     conn_->prepare(kUpsertRecordsStatement,
                    std::string("INSERT INTO credit_records (") + kCreditRecordColumns + ") SELECT " +
                        kCreditRecordColumns + " FROM " + kCreditRecordsRecordset +
@@ -206,7 +207,7 @@ class Projector {
                        " registry = EXCLUDED.registry, vintage = EXCLUDED.vintage, quantity = EXCLUDED.quantity,"
                        " serial_number = EXCLUDED.serial_number, status = EXCLUDED.status,"
                        " version = EXCLUDED.version, history = EXCLUDED.history,"
-                       " last_position = EXCLUDED.last_position");
+                       " last_position = EXCLUDED.last_position, holder = EXCLUDED.holder");
     // LISTEN before the first read of the checkpoint, so no append can slip between the read and the LISTEN.
     receiver_ = std::make_unique<WakeReceiver>(*conn_);
     pqxx::work tx(*conn_, "projector_start");

@@ -260,10 +260,11 @@ class Rebuild {
     if (records.empty()) return;
     pqxx::stream_to copy(tx, kRebuildTable,
                          std::vector<std::string>{"id", "project_name", "registry", "vintage", "quantity",
-                                                  "serial_number", "status", "version", "history", "last_position"});
+                                                  "serial_number", "status", "version", "history", "last_position",
+                                                  "holder"});
     for (const CreditRecord& r : records) {
       copy << std::make_tuple(r.id, r.project_name, r.registry, r.vintage, r.quantity, r.serial_number, r.status,
-                              r.version, r.history_json, r.last_position);
+                              r.version, r.history_json, r.last_position, r.holder);
     }
     copy.complete();
   }

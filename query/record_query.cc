@@ -36,7 +36,7 @@ std::vector<RecordLookup> find_records_once(WorkerConnection& connection, const 
     // Declaring the same statement again is a no-op in libpqxx; the server parses it once per connection.
     conn->prepare("find_credit_records",
                   "SELECT id::text, project_name, registry, vintage, quantity, serial_number, status, version,"
-                  " history::text FROM credit_records WHERE id = ANY($1::uuid[])");
+                  " history::text, holder FROM credit_records WHERE id = ANY($1::uuid[])");
     pqxx::nontransaction tx(*conn);  // one statement: no BEGIN/COMMIT round trips
     const pqxx::result result = tx.exec_prepared("find_credit_records", uuid_array_literal(ids));
     std::unordered_map<std::string, pqxx::result::size_type> rows;  // id -> row index
@@ -63,6 +63,7 @@ std::vector<RecordLookup> find_records_once(WorkerConnection& connection, const 
       writer.Key("version");
       lookups[i].version = row[7].as<std::int64_t>();
       writer.Int64(lookups[i].version);
+      write_string(writer, "holder", row[9]);
       writer.Key("history");
       writer.RawValue(row[8].c_str(), row[8].size(), rapidjson::kArrayType);
       writer.EndObject();

@@ -18,7 +18,7 @@ die() { printf '%s: error: %s\n' "$ME" "$*" >&2; exit 1; }
 
 PACKAGES=(
   g++ cmake make pkg-config ccache
-  libboost1.81-dev libpqxx-dev rapidjson-dev
+  libboost1.81-dev libpqxx-dev rapidjson-dev libssl-dev
   libgtest-dev libgmock-dev
   postgresql-15
   wrk

@@ -140,6 +140,8 @@ std::string credit_json(const std::string& id, const CreditState& state) {
   writer.String(status_name(state.status));
   writer.Key("version");
   writer.Int64(state.version);
+  writer.Key("holder");
+  write_string(writer, state.holder);
   writer.EndObject();
   return std::string(buffer.GetString(), buffer.GetSize());
 }
@@ -205,6 +207,11 @@ Problem command_problem(const CreditCommandResult& result) {
         problem.title = "Command not allowed in the credit's current status";
         problem.current_status = status_name(result.state.status);
       }
+      break;
+    case Kind::kForbidden:
+      problem.status = 403;
+      problem.slug = "forbidden";
+      problem.title = "Not allowed for this key";
       break;
     case Kind::kPreconditionFailed:
       problem.status = 412;

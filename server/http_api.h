@@ -34,7 +34,7 @@ bool is_json_content_type(std::string_view content_type);
 // A request id from the client's X-Request-Id when it is short and printable; otherwise empty.
 std::string sanitize_request_id(std::string_view value);
 
-// {"id","project_name","registry","vintage","quantity","serial_number","status","version"}
+// {"id","project_name","registry","vintage","quantity","serial_number","status","version","holder"}
 std::string credit_json(const std::string& id, const CreditState& state);
 
 struct Problem {

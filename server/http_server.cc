@@ -14,6 +14,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "auth/authenticator.h"
 #include "command/credit_appender.h"
 #include "command/credit_commands.h"
 #include "command/credit_id.h"
@@ -34,6 +35,8 @@ using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 
 constexpr const char* kRetryAfterSeconds = "1";
+constexpr std::size_t kKeyCacheEntriesMax = 10000;  // key ids remembered (found or not); cleared when full
+constexpr std::size_t kAuthQueueLengthMax = 1024;   // key lookups waiting for the database
 
 // Starts blocking work elsewhere with `start(complete)` and resumes the awaiting coroutine on its own
 // executor with what `complete` is given (from any thread). When `start` refuses (a full queue), resumes at
@@ -71,7 +74,9 @@ class Server {
         io_(static_cast<int>(options.io_threads)),
         appender_(options.database_url, DatabaseLimits(), options.appender),
         reader_(options.database_url, DatabaseLimits(), options.reader),
-        health_workers_(options.database_url, DatabaseLimits(), 1, 64) {}
+        health_workers_(options.database_url, DatabaseLimits(), 1, 64),
+        authenticator_(options.key_cache_ttl_ms, kKeyCacheEntriesMax),
+        auth_workers_(options.database_url, DatabaseLimits(), 1, kAuthQueueLengthMax) {}
 
   int run() {
     tcp::acceptor acceptor(io_);
@@ -116,6 +121,7 @@ class Server {
     appender_.stop();
     reader_.stop();
     health_workers_.stop();
+    auth_workers_.stop();
     std::fprintf(stderr, "serve: stopped\n");
     return 0;
   }
@@ -285,19 +291,54 @@ class Server {
       res.set(http::field::allow, route.method);
       co_return res;
     }
+    if (route.kind == Route::Kind::kHealth) co_return co_await handle_health(version);
+
+    // Every other endpoint needs an API key. Which credits the key's account may change is the decider's
+    // business; here only who it is.
+    std::optional<std::string_view> authorization;
+    if (req.count(http::field::authorization) > 0) authorization = req[http::field::authorization];
+    std::optional<AuthResult> auth = authenticator_.verify_cached(authorization);
+    if (!auth.has_value()) {
+      std::function<AuthResult(WorkerConnection&)> lookup = [this, header = std::string(*authorization)](
+                                                                WorkerConnection& connection) {
+        return authenticator_.verify_with_database(connection, header);
+      };
+      AuthResult busy;
+      busy.kind = AuthResult::Kind::kUnavailable;
+      busy.detail = "the server is at its limit of queued key checks; retry shortly";
+      auth = co_await run_on_database<AuthResult>(auth_workers_, std::move(lookup), std::move(busy));
+    }
+    if (auth->kind != AuthResult::Kind::kOk) co_return auth_failure_response(*auth, version);
+
     switch (route.kind) {
       case Route::Kind::kHealth:
-        co_return co_await handle_health(version);
+        break;
       case Route::Kind::kGetRecord:
-        co_return co_await handle_get_record(route, version);
+        co_return co_await handle_get_record(route, version);  // every role may read
       case Route::Kind::kRegister:
       case Route::Kind::kSell:
       case Route::Kind::kRetire:
-        co_return co_await handle_command(req, route, request_id);
+        co_return co_await handle_command(req, route, request_id, auth->actor);
       case Route::Kind::kUnknown:
         break;
     }
     co_return problem_response({404, "not-found", "Not found", "no endpoint at this path"}, version, true);
+  }
+
+  static Response auth_failure_response(const AuthResult& auth, unsigned version) {
+    if (auth.kind == AuthResult::Kind::kUnavailable) {
+      Response res = problem_response({503, "database-unavailable", "The ledger database is unavailable",
+                                       auth.detail},
+                                      version, true);
+      res.set(http::field::retry_after, kRetryAfterSeconds);
+      return res;
+    }
+    Response res = problem_response({401, "unauthorized", "Authentication required", auth.detail}, version, true);
+    // RFC 6750: a presented but unusable token is "invalid_token"; no token at all gets no error code.
+    res.set(http::field::www_authenticate, auth.kind == AuthResult::Kind::kMissing
+                                               ? R"(Bearer realm="carbon-ledger")"
+                                               : R"(Bearer realm="carbon-ledger", error="invalid_token")");
+    return res;
   }
 
   net::awaitable<Response> handle_health(unsigned version) {
@@ -369,7 +410,8 @@ class Server {
     return true;
   }
 
-  net::awaitable<Response> handle_command(const Request& req, const Route& route, const std::string& request_id) {
+  net::awaitable<Response> handle_command(const Request& req, const Route& route, const std::string& request_id,
+                                          const Actor& actor) {
     const unsigned version = req.version();
     const std::string& body = req.body();
     const bool body_present = body.find_first_not_of(" \t\r\n") != std::string::npos;
@@ -381,6 +423,7 @@ class Server {
     }
     CreditCommandRequest command;
     command.request_id = request_id;
+    command.actor = actor;
     if (req.count(http::field::if_match) > 0) {
       std::optional<VersionPrecondition> if_match = parse_if_match(req[http::field::if_match]);
       if (!if_match.has_value()) {
@@ -447,6 +490,8 @@ class Server {
   CreditAppender appender_;
   RecordReader reader_;
   DatabaseWorkers health_workers_;  // its own connection, so /healthz answers even when the queues are full
+  Authenticator authenticator_;
+  DatabaseWorkers auth_workers_;    // reads api_keys on a cache miss, on its own connection
   std::atomic<std::size_t> connections_{0};
   std::atomic<std::size_t> requests_in_flight_{0};
   std::atomic<bool> stopping_{false};

@@ -25,6 +25,7 @@ struct ServerOptions {
   int idle_timeout_ms = 30000;              // keep-alive connections with no request are closed after this
   int write_timeout_ms = 10000;
   int shutdown_grace_ms = 10000;            // in-flight requests get this long to finish on SIGINT/SIGTERM
+  int key_cache_ttl_ms = 5000;              // an API key's row is re-read after this (revocation delay bound)
   // Set by the process's own signal handler before the server's takes over: a stop asked for during
   // start-up is honoured instead of lost.
   const std::atomic<bool>* stop_requested = nullptr;

@@ -1,4 +1,4 @@
-// carbon-ledger: one binary, four subcommands (migrate, serve, project, rebuild). Reads its settings from
+// carbon-ledger: one binary, five subcommands (migrate, serve, project, rebuild, keys). Reads its settings from
 // the environment, checks them, and hands over to the module that does the work.
 #include <atomic>
 #include <chrono>
@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "auth/api_key_store.h"
 #include "eventstore/database.h"
 #include "eventstore/migrator.h"
 #include "projector/projector.h"
@@ -40,6 +41,7 @@ constexpr const char* kUsage =
     "  serve     run the HTTP API (commands and queries)\n"
     "  project   run the projector: keep the read model up to date from the event log\n"
     "  rebuild   replay the whole event log into a fresh read model\n"
+    "  keys      create, list and revoke API keys (keys create --account NAME --role ROLE)\n"
     "\n"
     "Every command reads DATABASE_URL (a libpq URI or key=value string).\n";
 
@@ -70,7 +72,9 @@ constexpr const char* kServeHelp =
     "  LEDGER_COMMAND_QUEUE_MAX      commands waiting for a batch before answering 503 (default 4096)\n"
     "  LEDGER_READER_THREADS         GET threads, one PostgreSQL connection each; concurrent lookups\n"
     "                                share one query (default 2)\n"
-    "  LEDGER_MAX_CONNECTIONS        open client connections before answering 503 (default 1024)\n";
+    "  LEDGER_MAX_CONNECTIONS        open client connections before answering 503 (default 1024)\n"
+    "  LEDGER_KEY_CACHE_TTL_MS       an API key's row is re-read after this long, so a revoked key stops\n"
+    "                                working within it (default 5000; 0 reads it on every request)\n";
 
 constexpr const char* kProjectHelp =
     "usage: carbon-ledger project\n"
@@ -94,6 +98,25 @@ constexpr const char* kRebuildHelp =
     "environment:\n"
     "  DATABASE_URL                  required\n"
     "  LEDGER_REBUILD_BATCH_SIZE     events per read; the records they finish are written in one COPY (default 50000)\n";
+
+constexpr const char* kKeysHelp =
+    "usage: carbon-ledger keys create --account NAME --role ROLE\n"
+    "       carbon-ledger keys list\n"
+    "       carbon-ledger keys revoke KEY_ID\n"
+    "\n"
+    "API keys for the HTTP API (Authorization: Bearer <key>). Only a hash of each key is stored.\n"
+    "  create   makes a key for account NAME with role issuer, holder, auditor or admin, and prints the key,\n"
+    "           alone, on stdout: the only time it is shown (KEY=$(carbon-ledger keys create ...)).\n"
+    "  list     prints every key: id, account, role, created, revoked (never the key itself).\n"
+    "  revoke   revokes the key with this id (the 16 hex digits after clk_); serve stops accepting it\n"
+    "           within LEDGER_KEY_CACHE_TTL_MS.\n"
+    "\n"
+    "Roles: issuer registers credits and becomes their holder; holder sells and retires the credits it holds\n"
+    "(selling makes the buyer's account the holder); auditor reads everything and changes nothing; admin may\n"
+    "do everything.\n"
+    "\n"
+    "environment:\n"
+    "  DATABASE_URL   required (the database owner's role: ledger_service may only read api_keys)\n";
 
 // Reads an integer setting in [min, max]; exits with a message naming the variable when it is not one.
 long long env_integer(const char* name, long long fallback, long long min, long long max) {
@@ -136,6 +159,84 @@ bool schema_ready(const char* who, const std::string& url) {
   }
 }
 
+using Args = std::vector<std::string>;
+
+int usage_error(const char* help, const std::string& message) {
+  std::fprintf(stderr, "carbon-ledger: %s\n\n%s", message.c_str(), help);
+  return 2;
+}
+
+int cmd_keys(const Args& args) {
+  if (args.empty()) return usage_error(kKeysHelp, "keys needs create, list or revoke");
+  const std::string& action = args[0];
+  if (action == "create") {
+    std::string account;
+    std::string role_text;
+    for (std::size_t i = 1; i < args.size(); ++i) {
+      const bool has_value = i + 1 < args.size();
+      if (args[i] == "--account" && has_value) account = args[++i];
+      else if (args[i] == "--role" && has_value) role_text = args[++i];
+      else return usage_error(kKeysHelp, "keys create: unexpected argument '" + args[i] + "'");
+    }
+    if (account.empty() || role_text.empty()) return usage_error(kKeysHelp, "keys create needs --account and --role");
+    const std::optional<ledger::Role> role = ledger::parse_role(role_text);
+    if (!role.has_value()) {
+      return usage_error(kKeysHelp, "--role must be issuer, holder, auditor or admin, not '" + role_text + "'");
+    }
+    if (ledger::Status valid = ledger::validate_account_name(account); !valid.ok()) {
+      return usage_error(kKeysHelp, "--account: " + valid.message());
+    }
+    const std::string url = require_database_url();
+    if (!schema_ready("keys", url)) return 1;
+    std::string key;
+    ledger::Status status;
+    try {
+      auto connection = ledger::open_connection(url, ledger::DatabaseLimits());
+      status = ledger::create_api_key(*connection, account, *role, &key);
+    } catch (const std::exception& e) {
+      status = ledger::Status::Unavailable(e.what());
+    }
+    if (!status.ok()) {
+      std::fprintf(stderr, "carbon-ledger keys create: %s\n", status.message().c_str());
+      return 1;
+    }
+    std::printf("%s\n", key.c_str());
+    std::fprintf(stderr, "keys: created a %s key for account \"%s\" (id %s); it is shown only this once\n",
+                 role_text.c_str(), account.c_str(), key.substr(4, 16).c_str());
+    return 0;
+  }
+  if (action == "list" || action == "revoke") {
+    if (action == "list" && args.size() != 1) return usage_error(kKeysHelp, "keys list takes no arguments");
+    if (action == "revoke" && args.size() != 2) return usage_error(kKeysHelp, "keys revoke takes one KEY_ID");
+    const std::string url = require_database_url();
+    if (!schema_ready("keys", url)) return 1;
+    std::vector<ledger::ApiKeyRecord> keys;
+    ledger::Status status;
+    try {
+      auto connection = ledger::open_connection(url, ledger::DatabaseLimits());
+      status = action == "list" ? ledger::list_api_keys(*connection, &keys)
+                                : ledger::revoke_api_key(*connection, args[1]);
+    } catch (const std::exception& e) {
+      status = ledger::Status::Unavailable(e.what());
+    }
+    if (!status.ok()) {
+      std::fprintf(stderr, "carbon-ledger keys %s: %s\n", action.c_str(), status.message().c_str());
+      return status.IsNotFound() ? 3 : 1;
+    }
+    if (action == "revoke") {
+      std::fprintf(stderr, "keys: revoked %s\n", args[1].c_str());
+      return 0;
+    }
+    std::printf("key_id\taccount\trole\tcreated_at\trevoked_at\n");
+    for (const ledger::ApiKeyRecord& k : keys) {
+      std::printf("%s\t%s\t%s\t%s\t%s\n", k.key_id.c_str(), k.account.c_str(), ledger::role_name(k.role),
+                  k.created_at.c_str(), k.revoked_at.value_or("-").c_str());
+    }
+    return 0;
+  }
+  return usage_error(kKeysHelp, "unknown keys action '" + action + "'");
+}
+
 int cmd_migrate() {
   const std::string url = require_database_url();
   std::vector<std::string> log;
@@ -164,6 +265,7 @@ int cmd_serve() {
       static_cast<std::size_t>(env_integer("LEDGER_COMMAND_QUEUE_MAX", 4096, 1, 1000000));
   options.reader.threads = static_cast<std::size_t>(env_integer("LEDGER_READER_THREADS", 2, 1, 64));
   options.connections_max = static_cast<std::size_t>(env_integer("LEDGER_MAX_CONNECTIONS", 1024, 1, 100000));
+  options.key_cache_ttl_ms = static_cast<int>(env_integer("LEDGER_KEY_CACHE_TTL_MS", 5000, 0, 3600000));
   options.stop_requested = &g_stop_requested;
   if (!schema_ready("serve", options.database_url)) return 1;
   if (g_stop_requested.load()) return 0;
@@ -205,25 +307,32 @@ int main(int argc, char** argv) {
   struct Subcommand {
     const char* name;
     const char* help;
-    int (*run)();
+    int (*run)();                 // for subcommands without arguments
+    int (*run_args)(const Args&);  // for those with
   };
   static const Subcommand subcommands[] = {
-      {"migrate", kMigrateHelp, cmd_migrate},
-      {"serve", kServeHelp, cmd_serve},
-      {"project", kProjectHelp, cmd_project},
-      {"rebuild", kRebuildHelp, cmd_rebuild},
+      {"migrate", kMigrateHelp, cmd_migrate, nullptr},
+      {"serve", kServeHelp, cmd_serve, nullptr},
+      {"project", kProjectHelp, cmd_project, nullptr},
+      {"rebuild", kRebuildHelp, cmd_rebuild, nullptr},
+      {"keys", kKeysHelp, nullptr, cmd_keys},
   };
   for (const Subcommand& sub : subcommands) {
     if (command != sub.name) continue;
+    Args args;
     for (int i = 2; i < argc; ++i) {
       if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
         std::fputs(sub.help, stdout);
         return 0;
       }
+      if (sub.run == nullptr) {
+        args.emplace_back(argv[i]);
+        continue;
+      }
       std::fprintf(stderr, "carbon-ledger %s: unknown argument '%s'\n\n%s", sub.name, argv[i], sub.help);
       return 2;
     }
-    return sub.run();
+    return sub.run != nullptr ? sub.run() : sub.run_args(args);
   }
   std::fprintf(stderr, "carbon-ledger: unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return 2;

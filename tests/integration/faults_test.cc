@@ -714,6 +714,14 @@ TEST(FaultsPostgresRestart, OutageAnswers503AndServiceRecoversWithEveryAcknowled
   const RunResult migrated =
       run_to_completion(ledger_binary(), {"migrate"}, {{"DATABASE_URL", url}}, cluster.dir(), 60s);
   ASSERT_TRUE(migrated.ok()) << "carbon-ledger migrate " << migrated.describe();
+  try {
+    set_default_api_key(create_key_with_cli(url, cluster.dir(), "fault-admin", "admin"));
+  } catch (const std::exception& e) {
+    FAIL() << e.what();
+  }
+  struct ForgetKey {
+    ~ForgetKey() { set_default_api_key(""); }
+  } forget_key;
 
   Services services(url, cluster.dir());
   try {

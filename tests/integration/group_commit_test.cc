@@ -22,6 +22,9 @@ class GroupCommit : public LedgerFixture {
  protected:
   GroupCommit() { start_services_in_setup_ = false; }
 
+  // Permissions are the decider's (unit-tested); here an admin acts, so only batching is under test.
+  inline static const Actor kOperator{"test-operator", Role::kAdmin};
+
   static CreditCommandRequest Register(const std::string& serial, std::int64_t quantity = 100,
                                        const std::string& project = "Mangrove") {
     CreditCommandRequest request;
@@ -30,6 +33,7 @@ class GroupCommit : public LedgerFixture {
     request.credit_id = credit_id("Verra", serial);
     request.command = command;
     request.request_id = "test-" + serial;
+    request.actor = kOperator;
     return request;
   }
   static CreditCommandRequest Sell(const std::string& serial, const std::string& buyer) {
@@ -37,6 +41,7 @@ class GroupCommit : public LedgerFixture {
     request.credit_id = credit_id("Verra", serial);
     request.command = SellCredit{buyer};
     request.request_id = "test-sell";
+    request.actor = kOperator;
     return request;
   }
   static CreditCommandRequest Retire(const std::string& serial) {
@@ -44,6 +49,7 @@ class GroupCommit : public LedgerFixture {
     request.credit_id = credit_id("Verra", serial);
     request.command = RetireCredit{};
     request.request_id = "test-retire";
+    request.actor = kOperator;
     return request;
   }
 

@@ -19,7 +19,7 @@ class LifecycleNoServices : public LedgerFixture {
 };
 
 TEST_F(LifecycleNoServices, HelpOfEachCommandPrintsUsageAndExitsZero) {
-  for (const std::string command : {"migrate", "serve", "project", "rebuild"}) {
+  for (const std::string command : {"migrate", "serve", "project", "rebuild", "keys"}) {
     SCOPED_TRACE(command);
     // No DATABASE_URL: help must not need a database.
     const RunResult r = run_to_completion(ledger_binary(), {command, "--help"}, {}, work_dir(),

@@ -89,6 +89,18 @@ HttpConnection::~HttpConnection() {
   impl_->stream.socket().close(ignored);
 }
 
+namespace {
+std::string& default_api_key_storage() {
+  static std::string key;
+  return key;
+}
+}  // namespace
+
+void set_default_api_key(std::string key) { default_api_key_storage() = std::move(key); }
+const std::string& default_api_key() { return default_api_key_storage(); }
+
+Headers bearer(const std::string& key) { return {{"Authorization", "Bearer " + key}}; }
+
 HttpResponse HttpConnection::request(std::string_view method, std::string_view target, std::string_view body,
                                      const Headers& headers) {
   http::request<http::string_body> req;
@@ -98,9 +110,17 @@ HttpResponse HttpConnection::request(std::string_view method, std::string_view t
   req.set(http::field::host, "127.0.0.1:" + std::to_string(impl_->port));
   req.set(http::field::user_agent, "ledger-integration-tests");
   bool has_content_type = false;
+  bool has_authorization = false;
   for (const auto& [name, value] : headers) {
     if (iequals(name, "Content-Type")) has_content_type = true;
+    if (iequals(name, "Authorization")) {
+      has_authorization = true;
+      if (value.empty()) continue;  // "send no Authorization at all"
+    }
     req.insert(name, value);
+  }
+  if (!has_authorization && !default_api_key().empty()) {
+    req.set(http::field::authorization, "Bearer " + default_api_key());
   }
   if (!body.empty() && !has_content_type) req.set(http::field::content_type, "application/json");
   req.body() = std::string(body);

@@ -18,6 +18,15 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 
 inline constexpr std::chrono::milliseconds kHttpTimeout{10000};
 
+// The API key every request sends as "Authorization: Bearer <key>" unless its headers name Authorization
+// themselves (an empty value there sends none). The fixtures set it to an admin key they create; set it
+// before starting client threads.
+void set_default_api_key(std::string key);
+const std::string& default_api_key();
+
+// {{"Authorization", "Bearer <key>"}}: to act as another account.
+Headers bearer(const std::string& key);
+
 struct HttpResponse {
   int status = 0;
   Headers headers;  // in the order received
@@ -39,7 +48,7 @@ class HttpConnection {
   HttpConnection& operator=(const HttpConnection&) = delete;
 
   // Sends one request and reads its response. A non-empty body gets Content-Type: application/json unless
-  // `headers` sets a Content-Type.
+  // `headers` sets a Content-Type; the default API key goes along unless `headers` sets Authorization.
   HttpResponse request(std::string_view method, std::string_view target, std::string_view body = {},
                        const Headers& headers = {});
 

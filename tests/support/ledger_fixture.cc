@@ -118,6 +118,12 @@ void LedgerFixture::SetUp() {
   db_ = std::make_unique<TestDatabase>(*admin_);
   const RunResult migrated = db_->migrate(work_dir_);
   ASSERT_TRUE(migrated.ok()) << "carbon-ledger migrate " << migrated.describe();
+  try {
+    admin_key_ = create_key("test-admin", "admin");
+  } catch (const std::exception& e) {
+    FAIL() << e.what();
+  }
+  set_default_api_key(admin_key_);
   if (start_services_in_setup_) {
     start_serve();
     start_projector();
@@ -125,6 +131,7 @@ void LedgerFixture::SetUp() {
 }
 
 void LedgerFixture::TearDown() {
+  set_default_api_key("");
   // A service that died on its own during the test is a failure, whatever the test asserted.
   if (serve_ && !serve_->running()) {
     ADD_FAILURE() << "carbon-ledger serve died during the test: " << describe_wait_status(*serve_->exit_status());
@@ -207,6 +214,23 @@ void LedgerFixture::kill_projector() {
   if (!projector_) throw std::logic_error("project is not running");
   projector_->kill_now();
   projector_.reset();
+}
+
+std::string create_key_with_cli(const std::string& database_url, const std::string& work_dir,
+                                const std::string& account, const std::string& role) {
+  const RunResult created = run_to_completion(ledger_binary(), {"keys", "create", "--account", account, "--role", role},
+                                              {{"DATABASE_URL", database_url}}, work_dir, std::chrono::seconds(60));
+  if (!created.ok()) throw std::runtime_error("carbon-ledger keys create " + created.describe());
+  std::string key = created.out;
+  if (!key.empty() && key.back() == '\n') key.pop_back();
+  if (key.rfind("clk_", 0) != 0 || key.find_first_of(" \n\t") != std::string::npos) {
+    throw std::runtime_error("keys create printed more than a key on stdout: '" + created.out + "'");
+  }
+  return key;
+}
+
+std::string LedgerFixture::create_key(const std::string& account, const std::string& role) {
+  return create_key_with_cli(database_url(), work_dir_, account, role);
 }
 
 RunResult LedgerFixture::run_ledger(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {

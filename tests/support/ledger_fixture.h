@@ -56,6 +56,11 @@ bool has_item(const std::vector<std::string>& items, const std::string& item);
 // process exits first or `timeout` passes.
 std::optional<std::uint16_t> wait_for_listening(Process& serve, std::chrono::milliseconds timeout);
 
+// Runs `carbon-ledger keys create --account A --role R` against `database_url` and returns the key it
+// prints (stdout, one line). Throws std::runtime_error when it fails or prints anything else.
+std::string create_key_with_cli(const std::string& database_url, const std::string& work_dir,
+                                const std::string& account, const std::string& role);
+
 class LedgerFixture : public ::testing::Test {
  protected:
   void SetUp() override;
@@ -77,6 +82,12 @@ class LedgerFixture : public ::testing::Test {
   void kill_projector();            // SIGKILL, as in a crash
   RunResult run_ledger(const std::vector<std::string>& args,
                        std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
+  // --- API keys ---
+  // A new key via the `keys create` subcommand. SetUp makes one for account "test-admin" with role admin
+  // and sends it with every request by default (see set_default_api_key).
+  std::string create_key(const std::string& account, const std::string& role);
+  std::string admin_key_;
 
   // --- HTTP ---
   HttpResponse http(std::string_view method, std::string_view target, std::string_view body = {},

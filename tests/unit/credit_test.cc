@@ -25,7 +25,7 @@ CreditAttributes sample_attributes() {
 CreditState state_with(CreditStatus status) {
   CreditState state;
   if (status == CreditStatus::kUnregistered) return state;
-  state = evolve(state, CreditCreated{sample_attributes()});
+  state = evolve(state, CreditCreated{sample_attributes(), "Issuer Co"});
   if (status == CreditStatus::kCreated) return state;
   state = evolve(state, CreditSold{"Acme Airlines"});
   if (status == CreditStatus::kSold) return state;
@@ -61,7 +61,13 @@ struct DecideCase {
 
 const std::string kCreatedEvent =
     "CREATED {\"project_name\":\"Kasigau Corridor REDD+\",\"registry\":\"Verra\",\"vintage\":2023,"
-    "\"quantity\":100,\"serial_number\":\"VCS-1234-2023-001\"}";
+    "\"quantity\":100,\"serial_number\":\"VCS-1234-2023-001\",\"issuer\":\"Issuer Co\"}";
+
+// The actor of the lifecycle table: the issuer registers; whoever holds the credit sells and retires it.
+Actor rightful_actor(const CreditCommand& command, const CreditState& state) {
+  if (std::holds_alternative<RegisterCredit>(command)) return Actor{"Issuer Co", Role::kIssuer};
+  return Actor{state.holder.empty() ? "Issuer Co" : state.holder, Role::kHolder};
+}
 
 std::vector<DecideCase> decide_cases() {
   using K = DecideError::Kind;
@@ -113,7 +119,7 @@ std::vector<DecideCase> decide_cases() {
        {"project_name", "registry", "vintage", "quantity", "serial_number"}},
       // Sell.
       {"sell unregistered", S::kUnregistered, sell, {}, K::kNotFound, "credit not found", {}},
-      {"sell created", S::kCreated, sell, {"SOLD {\"buyer\":\"Acme Airlines\"}"}, std::nullopt, "", {}},
+      {"sell created", S::kCreated, sell, {"SOLD {\"buyer\":\"Acme Airlines\",\"seller\":\"Issuer Co\"}"}, std::nullopt, "", {}},
       {"sell sold", S::kSold, sell, {}, K::kWrongStatus, "credit is SOLD; only a CREATED credit can be sold", {}},
       {"sell retired", S::kRetired, sell, {}, K::kWrongStatus,
        "credit is RETIRED; only a CREATED credit can be sold", {}},
@@ -134,7 +140,7 @@ TEST(DecideTest, EveryStatusAndCommand) {
     SCOPED_TRACE(c.name);
     const CreditState state = state_with(c.status);
     ASSERT_EQ(state.status, c.status);
-    const Decision decision = decide(c.command, state);
+    const Decision decision = decide(c.command, state, rightful_actor(c.command, state));
     EXPECT_EQ(describe(decision.events), c.events);
     ASSERT_EQ(decision.error.has_value(), c.error.has_value());
     if (!c.error) continue;
@@ -160,7 +166,7 @@ TEST(DecideTest, FullLifecycleThroughDecideAndEvolve) {
   const CreditCommand commands[] = {RegisterCredit{sample_attributes()}, SellCredit{"Buyer"},
                                     RetireCredit{"Beneficiary", std::nullopt}};
   for (const CreditCommand& command : commands) {
-    const Decision decision = decide(command, state);
+    const Decision decision = decide(command, state, rightful_actor(command, state));
     ASSERT_FALSE(decision.error) << decision.error->detail;
     ASSERT_EQ(decision.events.size(), 1u);
     state = evolve(state, decision.events[0]);
@@ -168,8 +174,93 @@ TEST(DecideTest, FullLifecycleThroughDecideAndEvolve) {
   EXPECT_EQ(state.status, CreditStatus::kRetired);
   EXPECT_EQ(state.version, 3);
   // A retired credit can never be sold or retired again.
-  EXPECT_EQ(decide(SellCredit{"Someone"}, state).error->kind, DecideError::Kind::kWrongStatus);
-  EXPECT_EQ(decide(RetireCredit{}, state).error->kind, DecideError::Kind::kWrongStatus);
+  EXPECT_EQ(state.holder, "Buyer");
+  const Actor buyer{"Buyer", Role::kHolder};
+  EXPECT_EQ(decide(SellCredit{"Someone"}, state, buyer).error->kind, DecideError::Kind::kWrongStatus);
+  EXPECT_EQ(decide(RetireCredit{}, state, buyer).error->kind, DecideError::Kind::kWrongStatus);
+  const Actor admin{"root", Role::kAdmin};
+  EXPECT_EQ(decide(RetireCredit{}, state, admin).error->kind, DecideError::Kind::kWrongStatus);
+}
+
+// Who may do what: one row per (role, relation to the credit, command, status).
+struct PermissionCase {
+  const char* name;
+  CreditStatus status;
+  CreditCommand command;
+  Actor actor;
+  std::optional<DecideError::Kind> error;  // nullopt: allowed (events, or the idempotent no-op)
+  std::string detail;                      // checked when non-empty
+};
+
+TEST(DecideTest, PermissionsByRoleAndHolder) {
+  using K = DecideError::Kind;
+  using S = CreditStatus;
+  const RegisterCredit reg{sample_attributes()};
+  const SellCredit sell{"Acme Airlines"};
+  const RetireCredit retire{};
+  const Actor issuer{"Issuer Co", Role::kIssuer};
+  const Actor other_issuer{"Other Registry", Role::kIssuer};
+  const Actor buyer{"Acme Airlines", Role::kHolder};
+  const Actor stranger{"Mallory", Role::kHolder};
+  const Actor auditor{"Auditor", Role::kAuditor};
+  const Actor admin{"Ops", Role::kAdmin};
+  const std::vector<PermissionCase> cases = {
+      {"issuer registers", S::kUnregistered, reg, issuer, std::nullopt, ""},
+      {"admin registers", S::kUnregistered, reg, admin, std::nullopt, ""},
+      {"holder role cannot register", S::kUnregistered, reg, buyer, K::kForbidden,
+       "the holder role cannot register credits; an issuer (or admin) key is needed"},
+      {"auditor cannot register", S::kUnregistered, reg, auditor, K::kForbidden,
+       "the auditor role reads the ledger and changes nothing"},
+      {"issuer retries its registration after the sale", S::kSold, reg, issuer, std::nullopt, ""},
+      {"another issuer registers the same credit", S::kCreated, reg, other_issuer, K::kAttributesDiffer,
+       "a credit with this registry and serial number is already registered by another issuer"},
+      {"admin re-registers an identical credit", S::kCreated, reg, admin, std::nullopt, ""},
+      {"issuer sells what it holds", S::kCreated, sell, issuer, std::nullopt, ""},
+      {"a stranger cannot sell", S::kCreated, sell, stranger, K::kForbidden,
+       "account \"Mallory\" does not hold this credit (its holder is \"Issuer Co\"), so it may not sell it"},
+      {"another issuer cannot sell", S::kCreated, sell, other_issuer, K::kForbidden, ""},
+      {"auditor cannot sell", S::kCreated, sell, auditor, K::kForbidden, ""},
+      {"admin sells anyone's credit", S::kCreated, sell, admin, std::nullopt, ""},
+      {"the issuer cannot sell after selling", S::kSold, sell, issuer, K::kForbidden, ""},
+      {"the buyer retires", S::kSold, retire, buyer, std::nullopt, ""},
+      {"the seller cannot retire what it sold", S::kSold, retire, issuer, K::kForbidden,
+       "account \"Issuer Co\" does not hold this credit (its holder is \"Acme Airlines\"), so it may not retire it"},
+      {"a stranger cannot retire", S::kSold, retire, stranger, K::kForbidden, ""},
+      {"auditor cannot retire", S::kSold, retire, auditor, K::kForbidden, ""},
+      {"admin retires anyone's credit", S::kSold, retire, admin, std::nullopt, ""},
+      {"unknown credit is 404 before permissions", S::kUnregistered, sell, stranger, K::kNotFound, ""},
+      {"auditor is refused even for an unknown credit", S::kUnregistered, retire, auditor, K::kForbidden, ""},
+      {"a stranger learns nothing about the status", S::kRetired, retire, stranger, K::kForbidden, ""},
+      {"the holder of a retired credit gets the status", S::kRetired, retire, buyer, K::kWrongStatus,
+       "credit is already retired"},
+  };
+  for (const PermissionCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    const Decision decision = decide(c.command, state_with(c.status), c.actor);
+    ASSERT_EQ(decision.error.has_value(), c.error.has_value()) << (decision.error ? decision.error->detail : "");
+    if (!c.error) continue;
+    EXPECT_TRUE(decision.events.empty());
+    EXPECT_EQ(decision.error->kind, *c.error);
+    if (!c.detail.empty()) {
+      EXPECT_EQ(decision.error->detail, c.detail);
+    }
+  }
+}
+
+TEST(DecideTest, HolderFollowsRegistrationAndSale) {
+  const Actor issuer{"Issuer Co", Role::kIssuer};
+  CreditState state;
+  Decision d = decide(RegisterCredit{sample_attributes()}, state, issuer);
+  ASSERT_EQ(d.events.size(), 1u);
+  state = evolve(state, d.events[0]);
+  EXPECT_EQ(state.issuer, "Issuer Co");
+  EXPECT_EQ(state.holder, "Issuer Co");
+  d = decide(SellCredit{"Acme Airlines"}, state, issuer);
+  ASSERT_EQ(d.events.size(), 1u);
+  EXPECT_EQ(describe(d.events[0]), "SOLD {\"buyer\":\"Acme Airlines\",\"seller\":\"Issuer Co\"}");
+  state = evolve(state, d.events[0]);
+  EXPECT_EQ(state.holder, "Acme Airlines");
+  EXPECT_EQ(state.issuer, "Issuer Co");
 }
 
 TEST(StatusNameTest, Names) {
@@ -246,7 +337,7 @@ std::vector<EncodeCase> encode_cases() {
   unusual.vintage = 1990;
   unusual.quantity = 1'000'000'000'000;
   return {
-      {"created", CreditCreated{sample_attributes()}, kCreatedEvent.substr(8)},
+      {"created", CreditCreated{sample_attributes(), "Issuer Co"}, kCreatedEvent.substr(8)},
       {"created with escapes and non-ASCII", CreditCreated{unusual},
        "{\"project_name\":\"Proj\xC3\xA9t \\\"quoted\\\" \\\\ back/slash\",\"registry\":\"Isom\xC3\xA9tric\","
        "\"vintage\":1990,\"quantity\":1000000000000,\"serial_number\":\"nul\\u0000tab\\t\xF0\x9F\x98\x80\"}"},

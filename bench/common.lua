@@ -5,6 +5,16 @@
 -- Socket errors and timeouts (wrk's summary.errors) count as unexpected too. thread:get copies
 -- numbers, strings and tables out of the thread's Lua state.
 
+-- The API key (bench/run.sh creates one and exports LEDGER_BENCH_KEY): every request sends it.
+local bench_key = os.getenv("LEDGER_BENCH_KEY")
+
+-- `headers` plus Authorization: Bearer <LEDGER_BENCH_KEY> when that is set.
+function with_auth(headers)
+  headers = headers or {}
+  if bench_key and bench_key ~= "" then headers["Authorization"] = "Bearer " .. bench_key end
+  return headers
+end
+
 local threads = {}
 local thread_count = 0
 

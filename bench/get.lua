@@ -4,6 +4,7 @@ expected_status = 200
 dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
 
 local ids = {}
+local get_headers = with_auth({})
 
 function init(args)
   ids = read_ids(args[1], 1, 0)
@@ -12,5 +13,5 @@ function init(args)
 end
 
 function request()
-  return wrk.format("GET", "/records/" .. ids[math.random(#ids)])
+  return wrk.format("GET", "/records/" .. ids[math.random(#ids)], get_headers)
 end

@@ -11,6 +11,7 @@ Prints one line: BENCH_RESULT {"samples": n, "p50_ms": ..., "p99_ms": ..., "max_
 import argparse
 import http.client
 import json
+import os
 import sys
 import time
 
@@ -58,7 +59,10 @@ def main():
 
     commands = Client(args.port, timeout=10)
     queries = Client(args.port, timeout=10)
-    headers = {"Content-Type": "application/json"}
+    auth = {}
+    if os.environ.get("LEDGER_BENCH_KEY"):  # bench/run.sh creates the key
+        auth["Authorization"] = "Bearer " + os.environ["LEDGER_BENCH_KEY"]
+    headers = {"Content-Type": "application/json", **auth}
     start = time.monotonic()
     deadline = start + args.seconds
     pace = args.seconds / max(1, args.samples)
@@ -92,7 +96,7 @@ def main():
         record_id = json.loads(data)["id"]
         while True:
             try:
-                status, _ = queries.request("GET", f"/records/{record_id}")
+                status, _ = queries.request("GET", f"/records/{record_id}", headers=auth)
             except (OSError, http.client.HTTPException) as e:
                 note(f"GET {type(e).__name__}")
                 break

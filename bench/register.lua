@@ -6,7 +6,7 @@ dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
 
 local tag = "run"
 local n = 0
-local headers = { ["Content-Type"] = "application/json" }
+local headers = with_auth({ ["Content-Type"] = "application/json" })
 
 function init(args)
   tag = args[1] or tostring(os.time())

@@ -8,7 +8,7 @@ dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
 
 local ids = {}
 local next_index = 1
-local headers = { ["Content-Type"] = "application/json" }
+local headers = with_auth({ ["Content-Type"] = "application/json" })
 local body = '{"beneficiary": "Bench Beneficiary", "reason": "benchmark retirement"}'
 
 function init(args)

@@ -215,6 +215,10 @@ for db in ledger base rebuild; do
   bounded 120 env DATABASE_URL="$(url "$db")" "$BIN" migrate 2>>"$WORK/migrate.log" \
     || { cat "$WORK/migrate.log" >&2; die "migrate failed on $db"; }
 done
+# Every request carries an admin key (the Lua scripts and lag_probe.py read LEDGER_BENCH_KEY).
+LEDGER_BENCH_KEY=$(bounded 60 env DATABASE_URL="$(url ledger)" "$BIN" keys create --account bench --role admin) \
+  || die "keys create failed"
+export LEDGER_BENCH_KEY
 
 start_project
 start_serve

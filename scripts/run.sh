@@ -12,6 +12,8 @@
 #   LEDGER_PGDATA      private cluster directory (default: <repo>/.pgdata)
 #   LEDGER_BIN         binary to run (default: $BUILD_DIR/carbon-ledger)
 #   LEDGER_NO_BUILD=1  skip installing deps and building (use the existing binary)
+#   LEDGER_ADMIN_KEY_FILE  where the admin API key made on first start is kept (default:
+#                      <repo>/.ledger-admin-key, mode 600); printed at every start while it is valid
 set -euo pipefail
 
 ME=run.sh
@@ -115,6 +117,22 @@ log "migrating"
 timeout --foreground -k 10 "$MIGRATE_TIMEOUT" "$BIN" migrate \
   || die "'carbon-ledger migrate' failed (exit $?)"
 
+# An admin API key on first start (no active admin key yet), kept in a private file so later starts
+# can print it again; the database stores only its hash.
+KEY_FILE=${LEDGER_ADMIN_KEY_FILE:-$ROOT/.ledger-admin-key}
+admin_key=
+active_admins=$("$BIN" keys list | awk -F'\t' 'NR > 1 && $3 == "admin" && $5 == "-" { print $1 }') \
+  || die "'carbon-ledger keys list' failed"
+if [[ -s $KEY_FILE ]]; then
+  saved=$(<"$KEY_FILE")
+  if grep -qxF "${saved:4:16}" <<<"$active_admins"; then admin_key=$saved; fi
+fi
+if [[ -z $admin_key && -z $active_admins ]]; then
+  admin_key=$("$BIN" keys create --account admin --role admin) || die "'carbon-ledger keys create' failed"
+  (umask 077 && printf '%s\n' "$admin_key" >"$KEY_FILE")
+  log "created an admin API key (saved in $KEY_FILE)"
+fi
+
 "$BIN" project </dev/null &
 project_pid=$!
 log "started projector (pid $project_pid)"
@@ -137,13 +155,28 @@ until curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$PORT/healthz" 2>/de
   sleep 0.5
 done
 
-cat >&2 <<EOF
+if [[ -n $admin_key ]]; then
+  cat >&2 <<EOF
 
 $ME: Carbon Ledger is running at http://127.0.0.1:$PORT  (Ctrl-C stops it)
+$ME: admin API key (kept in $KEY_FILE):
+  $admin_key
 $ME: try:
-  curl -sS -X POST http://127.0.0.1:$PORT/register -H 'Content-Type: application/json' -d '{"project_name":"Project","registry":"Registry1","vintage":"2023","quantity":100,"serial_number":"SN1234"}'
+  KEY=$admin_key
+  curl -sS -X POST http://127.0.0.1:$PORT/register -H "Authorization: Bearer \$KEY" -H 'Content-Type: application/json' -d '{"project_name":"Project","registry":"Registry1","vintage":"2023","quantity":100,"serial_number":"SN1234"}'
+  curl -sS http://127.0.0.1:$PORT/records/800d4116-9d79-5774-bcc1-b5c8a8b69bcc -H "Authorization: Bearer \$KEY"
+$ME: more keys: DATABASE_URL='$DATABASE_URL' $BIN keys create --account NAME --role issuer|holder|auditor|admin
 
 EOF
+else
+  cat >&2 <<EOF
+
+$ME: Carbon Ledger is running at http://127.0.0.1:$PORT  (Ctrl-C stops it)
+$ME: this database already has admin keys (not made by this script); make one for yourself with:
+  DATABASE_URL='$DATABASE_URL' $BIN keys create --account NAME --role admin
+
+EOF
+fi
 
 # Wait for either child to exit (a signal interrupts this and runs the INT/TERM trap).
 rc=0

@@ -288,16 +288,21 @@ inline CreditState accept_one(const Decision& d, const CreditState& state, const
 inline void check_lifecycle(const CreditAttributes& a, const std::string& buyer, const RetireCredit& retire) {
   using K = DecideError::Kind;
   const CreditState none;
-  check_refusal(decide(SellCredit{buyer}, none), none, K::kNotFound, "sell unregistered");
-  check_refusal(decide(retire, none), none, K::kNotFound, "retire unregistered");
+  // The issuer registers and sells; the buyer then holds and retires. A name with a control character can
+  // never be an account, so the stranger is nobody's holder.
+  const Actor issuer{"fuzz-issuer", Role::kIssuer};
+  const Actor holder{buyer, Role::kHolder};
+  const Actor stranger{"\x01stranger", Role::kHolder};
+  check_refusal(decide(SellCredit{buyer}, none, issuer), none, K::kNotFound, "sell unregistered");
+  check_refusal(decide(retire, none, holder), none, K::kNotFound, "retire unregistered");
 
-  const CreditState created = accept_one(decide(RegisterCredit{a}, none), none, "register");
+  const CreditState created = accept_one(decide(RegisterCredit{a}, none, issuer), none, "register");
   FUZZ_CHECK(created.status == CreditStatus::kCreated && created.attributes.project_name == a.project_name &&
                  created.attributes.registry == a.registry && created.attributes.serial_number == a.serial_number &&
                  created.attributes.vintage == a.vintage && created.attributes.quantity == a.quantity,
              "register: state does not hold the attributes");
   {
-    const Decision again = decide(RegisterCredit{a}, created);
+    const Decision again = decide(RegisterCredit{a}, created, issuer);
     FUZZ_CHECK(again.events.empty() && !again.error, "identical re-registration is not a no-op");
     // The registry compares ignoring ASCII case (as the id does); the quantity does not.
     CreditAttributes other = a;
@@ -305,24 +310,26 @@ inline void check_lifecycle(const CreditAttributes& a, const std::string& buyer,
       if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
     }
     other.quantity = a.quantity % 1'000'000'000'000 + 1;
-    const Decision differs = decide(RegisterCredit{other}, created);
+    const Decision differs = decide(RegisterCredit{other}, created, issuer);
     check_refusal(differs, created, K::kAttributesDiffer, "re-registration with another quantity");
     FUZZ_CHECK(differs.error->differing_fields == std::vector<std::string>{"quantity"},
                "differing_fields is not just quantity (%zu fields)", differs.error->differing_fields.size());
   }
-  check_refusal(decide(retire, created), created, K::kWrongStatus, "retire created");
+  check_refusal(decide(retire, created, holder), created, created.holder == buyer ? K::kWrongStatus : K::kForbidden,
+                "retire created");
+  check_refusal(decide(SellCredit{buyer}, created, stranger), created, K::kForbidden, "sell by a stranger");
 
-  const CreditState sold = accept_one(decide(SellCredit{buyer}, created), created, "sell");
-  FUZZ_CHECK(sold.status == CreditStatus::kSold && sold.buyer == buyer, "sell: state");
-  check_refusal(decide(SellCredit{buyer}, sold), sold, K::kWrongStatus, "sell sold");
+  const CreditState sold = accept_one(decide(SellCredit{buyer}, created, issuer), created, "sell");
+  FUZZ_CHECK(sold.status == CreditStatus::kSold && sold.buyer == buyer && sold.holder == buyer, "sell: state");
+  check_refusal(decide(SellCredit{buyer}, sold, holder), sold, K::kWrongStatus, "sell sold");
 
-  const CreditState retired = accept_one(decide(retire, sold), sold, "retire");
+  const CreditState retired = accept_one(decide(retire, sold, holder), sold, "retire");
   FUZZ_CHECK(retired.status == CreditStatus::kRetired && retired.beneficiary == retire.beneficiary &&
                  retired.reason == retire.reason && retired.version == 3,
              "retire: state");
-  check_refusal(decide(retire, retired), retired, K::kWrongStatus, "retire retired");
-  check_refusal(decide(SellCredit{buyer}, retired), retired, K::kWrongStatus, "sell retired");
-  const Decision late = decide(RegisterCredit{a}, retired);
+  check_refusal(decide(retire, retired, holder), retired, K::kWrongStatus, "retire retired");
+  check_refusal(decide(SellCredit{buyer}, retired, holder), retired, K::kWrongStatus, "sell retired");
+  const Decision late = decide(RegisterCredit{a}, retired, issuer);
   FUZZ_CHECK(late.events.empty() && !late.error, "identical re-registration after retirement is not a no-op");
 }
 

@@ -201,7 +201,7 @@ int cmd_keys(const Args& args) {
       return 1;
     }
     std::printf("%s\n", key.c_str());
-    std::fprintf(stderr, "keys: created a %s key for account \"%s\" (id %s); it is shown only this once\n",
+    std::fprintf(stderr, "keys: created a key with role %s for account \"%s\" (id %s); it is shown only this once\n",
                  role_text.c_str(), account.c_str(), key.substr(4, 16).c_str());
     return 0;
   }

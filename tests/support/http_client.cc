@@ -155,12 +155,13 @@ HttpResponse http_request(std::uint16_t port, std::string_view method, std::stri
   return connection.request(method, target, body, headers);
 }
 
-RawResult send_raw(std::uint16_t port, std::string_view bytes, std::chrono::milliseconds timeout) {
+PipelinedResult send_raw_pipelined(std::uint16_t port, std::string_view bytes, std::size_t responses_max,
+                                   std::chrono::milliseconds timeout) {
   net::io_context ioc;
   beast::tcp_stream stream(ioc);
   connect(ioc, stream, port, timeout);
 
-  RawResult result;
+  PipelinedResult result;
   beast::error_code write_error;
   stream.expires_after(timeout);
   net::async_write(stream, net::buffer(bytes.data(), bytes.size()),
@@ -168,22 +169,33 @@ RawResult send_raw(std::uint16_t port, std::string_view bytes, std::chrono::mill
   run_until_done(ioc);
   result.write_failed = static_cast<bool>(write_error);
 
-  beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(kResponseBodyLimitBytes);
-  beast::error_code read_error;
-  stream.expires_after(timeout);
-  http::async_read(stream, buffer, parser, [&](beast::error_code ec, std::size_t) { read_error = ec; });
-  run_until_done(ioc);
-  if (read_error) {
-    result.error = read_error.message();
-    if (write_error) result.error += " (after write error: " + write_error.message() + ")";
-  } else {
-    result.response = to_response(parser.get());
+  beast::flat_buffer buffer;  // shared: one read may take the start of the next response too
+  while (result.responses.size() < responses_max) {
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(kResponseBodyLimitBytes);
+    beast::error_code read_error;
+    stream.expires_after(timeout);
+    http::async_read(stream, buffer, parser, [&](beast::error_code ec, std::size_t) { read_error = ec; });
+    run_until_done(ioc);
+    if (read_error) {
+      result.error = read_error.message();
+      if (write_error) result.error += " (after write error: " + write_error.message() + ")";
+      break;
+    }
+    result.responses.push_back(to_response(parser.get()));
   }
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
   stream.socket().close(ignored);
+  return result;
+}
+
+RawResult send_raw(std::uint16_t port, std::string_view bytes, std::chrono::milliseconds timeout) {
+  PipelinedResult pipelined = send_raw_pipelined(port, bytes, 1, timeout);
+  RawResult result;
+  result.write_failed = pipelined.write_failed;
+  result.error = std::move(pipelined.error);
+  if (!pipelined.responses.empty()) result.response = std::move(pipelined.responses.front());
   return result;
 }
 

@@ -73,6 +73,17 @@ struct RawResult {
 RawResult send_raw(std::uint16_t port, std::string_view bytes,
                    std::chrono::milliseconds timeout = kHttpTimeout);
 
+struct PipelinedResult {
+  std::vector<HttpResponse> responses;  // in the order received
+  bool write_failed = false;
+  std::string error;                    // why fewer than responses_max were read, if so
+};
+
+// Writes `bytes` (several requests back to back: HTTP/1.1 pipelining) in one go, then reads up to
+// `responses_max` responses from the same connection.
+PipelinedResult send_raw_pipelined(std::uint16_t port, std::string_view bytes, std::size_t responses_max,
+                                   std::chrono::milliseconds timeout = kHttpTimeout);
+
 // True when a TCP connection to 127.0.0.1:port can be opened now.
 bool can_connect(std::uint16_t port, std::chrono::milliseconds timeout = std::chrono::milliseconds(1000));
 

@@ -31,10 +31,14 @@ std::unique_ptr<pqxx::connection> open_connection(const std::string& url, const 
   conn->inhibit_reactivation(true);
 #pragma GCC diagnostic pop
   pqxx::nontransaction tx(*conn);
+  // Prepared statements save the parse but are still planned for their parameters, as unprepared ones
+  // are: a generic plan made while a table was small and unanalyzed (a fresh database) stays cached, and
+  // a sequential scan of events then grows with the log until the next ANALYZE.
   tx.exec("SET statement_timeout = " + std::to_string(limits.statement_timeout_ms) +
           "; SET lock_timeout = " + std::to_string(limits.lock_timeout_ms) +
           "; SET idle_in_transaction_session_timeout = " +
-          std::to_string(limits.idle_in_transaction_timeout_ms) + "; SET TIME ZONE 'UTC'");
+          std::to_string(limits.idle_in_transaction_timeout_ms) +
+          "; SET plan_cache_mode = force_custom_plan; SET TIME ZONE 'UTC'");
   return conn;
 }
 

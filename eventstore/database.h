@@ -23,7 +23,8 @@ struct DatabaseLimits {
 // DATABASE_URL from the environment, or an error naming the variable.
 Status database_url_from_env(std::string* url);
 
-// Connects and applies `limits` to the session. Throws pqxx::broken_connection when unreachable.
+// Connects and applies `limits` to the session, and plan_cache_mode = force_custom_plan (prepared
+// statements skip the parse, never the per-call plan). Throws pqxx::broken_connection when unreachable.
 std::unique_ptr<pqxx::connection> open_connection(const std::string& url, const DatabaseLimits& limits);
 
 // True when the exception is a connection-level failure (server down, socket closed, admin shutdown),

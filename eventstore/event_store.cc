@@ -66,27 +66,87 @@ std::string encode_batch(const std::vector<NewEvent>& events) {
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
+// A statement PostgreSQL parses once per session instead of on every call.
+struct PreparedStatement {
+  std::string name;  // "event_store_..." so no caller's statement can take the name
+  std::string sql;
+};
+
+// Defines the statement on tx's connection and returns its name, for tx.exec_prepared. libpqxx 6.4 keeps
+// definitions per connection object: an identical redefinition is a map lookup and a string compare (a
+// differing one would throw), and the server is sent the PREPARE lazily by the first exec_prepared, again
+// after a libpqxx reactivation, and on every new connection object. A PREPARE survives the rollback of
+// the transaction it ran in.
+const std::string& prepared(pqxx::transaction_base& tx, const PreparedStatement& statement) {
+  tx.conn().prepare(statement.name, statement.sql);
+  return statement.name;
+}
+
+const PreparedStatement kReadStream{
+    "event_store_read_stream",
+    std::string("SELECT ") + kEventColumns +
+        " FROM events WHERE stream_id = $1::uuid ORDER BY events.stream_version"};
+
+const PreparedStatement kReadStreams{
+    "event_store_read_streams",
+    std::string("SELECT ") + kEventColumns +
+        " FROM events WHERE stream_id = ANY($1::uuid[]) ORDER BY events.stream_id, events.stream_version"};
+
+const PreparedStatement kReadStreamVersion{
+    "event_store_read_stream_version",
+    "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1::uuid"};
+
+// The INSERT and the wake-up NOTIFY travel as one statement; the NOTIFY fires once per transaction's
+// statement, and PostgreSQL folds identical notifications within a transaction.
+const PreparedStatement kAppendEvents{
+    "event_store_append_events",
+    std::string("WITH appended AS ("
+                "  INSERT INTO events (stream_id, stream_version, event_id, event_type, data, metadata)"
+                "  SELECT (x->>'stream_id')::uuid, (x->>'stream_version')::bigint, (x->>'event_id')::uuid,"
+                "         x->>'event_type', x->'data', x->'metadata'"
+                "  FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS batch(x, ord)"
+                "  ORDER BY ord"
+                "  RETURNING 1"
+                ") SELECT n, pg_notify('") +
+        kEventsChannel + "', '') FROM (SELECT count(*) AS n FROM appended) counted"};
+
+const PreparedStatement kEventExists{"event_store_event_exists",
+                                     "SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1::uuid)"};
+
+const PreparedStatement kReadHorizon{"event_store_read_horizon",
+                                     "SELECT pg_snapshot_xmin(pg_current_snapshot())::text"};
+
+const PreparedStatement kReadEventsAfter{
+    "event_store_read_events_after",
+    std::string("SELECT ") + kEventColumns +
+        " FROM events"
+        " WHERE (transaction_id, position) > ($1::xid8, $2::bigint) AND transaction_id < $3::xid8"
+        " ORDER BY events.transaction_id, events.position LIMIT $4::bigint"};
+
+const PreparedStatement kReadCheckpoint{
+    "event_store_read_checkpoint",
+    "SELECT transaction_id::text, position FROM projection_checkpoints WHERE projection_name = $1"};
+
+const PreparedStatement kWriteCheckpoint{
+    "event_store_write_checkpoint",
+    "UPDATE projection_checkpoints SET transaction_id = $2::xid8, position = $3::bigint,"
+    " events_applied = events_applied + $4::bigint, updated_at = clock_timestamp()"
+    " WHERE projection_name = $1"};
+
 }  // namespace
 
 std::string new_event_id() { return new_uuid_v4(); }
 
 std::vector<RecordedEvent> read_stream(pqxx::transaction_base& tx, const std::string& stream_id) {
-  return to_recorded_events(tx.exec_params(std::string("SELECT ") + kEventColumns +
-                                               " FROM events WHERE stream_id = $1::uuid ORDER BY events.stream_version",
-                                           stream_id));
+  return to_recorded_events(tx.exec_prepared(prepared(tx, kReadStream), stream_id));
 }
 
 std::vector<RecordedEvent> read_streams(pqxx::transaction_base& tx, const std::vector<std::string>& stream_ids) {
-  return to_recorded_events(tx.exec_params(std::string("SELECT ") + kEventColumns +
-                                               " FROM events WHERE stream_id = ANY($1::uuid[])"
-                                               " ORDER BY events.stream_id, events.stream_version",
-                                           uuid_array_literal(stream_ids)));
+  return to_recorded_events(tx.exec_prepared(prepared(tx, kReadStreams), uuid_array_literal(stream_ids)));
 }
 
 std::int64_t read_stream_version(pqxx::transaction_base& tx, const std::string& stream_id) {
-  return tx
-      .exec_params1("SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1::uuid", stream_id)[0]
-      .as<std::int64_t>();
+  return tx.exec_prepared1(prepared(tx, kReadStreamVersion), stream_id)[0].as<std::int64_t>();
 }
 
 Status append_events(pqxx::transaction_base& tx, const std::vector<NewEvent>& events) {
@@ -95,19 +155,8 @@ Status append_events(pqxx::transaction_base& tx, const std::vector<NewEvent>& ev
     return Status::Invalid("append of " + std::to_string(events.size()) + " events exceeds the batch limit of " +
                            std::to_string(kAppendBatchSizeMax));
   }
-  // The INSERT and the wake-up NOTIFY travel as one statement; the NOTIFY fires once per transaction's
-  // statement, and PostgreSQL folds identical notifications within a transaction.
-  static const std::string sql = std::string(
-      "WITH appended AS ("
-      "  INSERT INTO events (stream_id, stream_version, event_id, event_type, data, metadata)"
-      "  SELECT (x->>'stream_id')::uuid, (x->>'stream_version')::bigint, (x->>'event_id')::uuid,"
-      "         x->>'event_type', x->'data', x->'metadata'"
-      "  FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS batch(x, ord)"
-      "  ORDER BY ord"
-      "  RETURNING 1"
-      ") SELECT n, pg_notify('") + kEventsChannel + "', '') FROM (SELECT count(*) AS n FROM appended) counted";
   try {
-    const pqxx::row row = tx.exec_params1(sql, encode_batch(events));
+    const pqxx::row row = tx.exec_prepared1(prepared(tx, kAppendEvents), encode_batch(events));
     const auto appended = row[0].as<std::int64_t>();
     if (appended != static_cast<std::int64_t>(events.size())) {
       throw std::logic_error("append_events inserted " + std::to_string(appended) + " of " +
@@ -124,21 +173,17 @@ Status append_events(pqxx::transaction_base& tx, const std::vector<NewEvent>& ev
 }
 
 bool event_exists(pqxx::transaction_base& tx, const std::string& event_id) {
-  return tx.exec_params1("SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1::uuid)", event_id)[0].as<bool>();
+  return tx.exec_prepared1(prepared(tx, kEventExists), event_id)[0].as<bool>();
 }
 
 std::string read_horizon(pqxx::transaction_base& tx) {
-  return tx.exec1("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")[0].as<std::string>();
+  return tx.exec_prepared1(prepared(tx, kReadHorizon))[0].as<std::string>();
 }
 
 std::vector<RecordedEvent> read_events_after(pqxx::transaction_base& tx, const Checkpoint& after,
                                              const std::string& horizon, std::size_t limit) {
-  return to_recorded_events(tx.exec_params(
-      std::string("SELECT ") + kEventColumns +
-          " FROM events"
-          " WHERE (transaction_id, position) > ($1::xid8, $2::bigint) AND transaction_id < $3::xid8"
-          " ORDER BY events.transaction_id, events.position LIMIT $4::bigint",
-      after.transaction_id, after.position, horizon, static_cast<std::int64_t>(limit)));
+  return to_recorded_events(tx.exec_prepared(prepared(tx, kReadEventsAfter), after.transaction_id, after.position,
+                                             horizon, static_cast<std::int64_t>(limit)));
 }
 
 void declare_stream_ordered_cursor(pqxx::transaction_base& tx, const std::string& cursor_name,
@@ -157,6 +202,7 @@ std::vector<RecordedEvent> fetch_from_cursor(pqxx::transaction_base& tx, const s
   return to_recorded_events(tx.exec("FETCH FORWARD " + std::to_string(limit) + " FROM " + tx.quote_name(cursor_name)));
 }
 
+// Once per rebuild each, like the cursor statements: not worth a PREPARE round trip, so not prepared.
 Checkpoint last_checkpoint_below(pqxx::transaction_base& tx, const std::string& horizon) {
   const pqxx::result result = tx.exec_params(
       "SELECT transaction_id::text, position FROM events WHERE transaction_id < $1::xid8"
@@ -176,9 +222,7 @@ std::int64_t count_events_below(pqxx::transaction_base& tx, const std::string& h
 }
 
 Checkpoint read_checkpoint(pqxx::transaction_base& tx, const std::string& projection_name) {
-  const pqxx::result result = tx.exec_params(
-      "SELECT transaction_id::text, position FROM projection_checkpoints WHERE projection_name = $1",
-      projection_name);
+  const pqxx::result result = tx.exec_prepared(prepared(tx, kReadCheckpoint), projection_name);
   if (result.empty()) {
     throw std::runtime_error("no checkpoint row for projection '" + projection_name + "': run carbon-ledger migrate");
   }
@@ -190,11 +234,8 @@ Checkpoint read_checkpoint(pqxx::transaction_base& tx, const std::string& projec
 
 void write_checkpoint(pqxx::transaction_base& tx, const std::string& projection_name,
                       const Checkpoint& checkpoint, std::int64_t events_applied_delta) {
-  const pqxx::result result = tx.exec_params(
-      "UPDATE projection_checkpoints SET transaction_id = $2::xid8, position = $3::bigint,"
-      " events_applied = events_applied + $4::bigint, updated_at = clock_timestamp()"
-      " WHERE projection_name = $1",
-      projection_name, checkpoint.transaction_id, checkpoint.position, events_applied_delta);
+  const pqxx::result result = tx.exec_prepared(prepared(tx, kWriteCheckpoint), projection_name,
+                                               checkpoint.transaction_id, checkpoint.position, events_applied_delta);
   if (result.affected_rows() != 1) {
     throw std::runtime_error("checkpoint row for projection '" + projection_name + "' is missing");
   }

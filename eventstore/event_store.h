@@ -1,5 +1,10 @@
 // The append-only event log in PostgreSQL: appends with optimistic version checks, stream reads, and
 // gap-safe catch-up reads for projections. Knows nothing about what the events mean.
+//
+// The per-request and per-batch functions run statements prepared on the transaction's connection
+// (libpqxx names "event_store_*", sent to the server on first use per session), so PostgreSQL parses each
+// once per session; on open_connection() sessions they are still planned per call. Do not DEALLOCATE or
+// DISCARD them behind libpqxx's back.
 #pragma once
 
 #include <cstdint>

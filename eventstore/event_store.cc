@@ -87,10 +87,17 @@ const PreparedStatement kReadStream{
     std::string("SELECT ") + kEventColumns +
         " FROM events WHERE stream_id = $1::uuid ORDER BY events.stream_version"};
 
+// One index lookup per wanted stream, whatever the statistics say. As `stream_id = ANY($1)`, a fresh events
+// table that autovacuum has not analyzed yet gets the default selectivity per array element, so a batch
+// of a few hundred ids looked like the whole table: parallel sequential scans, and commands slowing
+// down as the log grew (4,400 -> 760 registers/s over 30 s on a new database).
 const PreparedStatement kReadStreams{
     "event_store_read_streams",
-    std::string("SELECT ") + kEventColumns +
-        " FROM events WHERE stream_id = ANY($1::uuid[]) ORDER BY events.stream_id, events.stream_version"};
+    std::string("SELECT found.* FROM (SELECT DISTINCT unnest($1::uuid[]) AS id) AS wanted"
+                " CROSS JOIN LATERAL (SELECT ") +
+        kEventColumns +
+        " FROM events WHERE events.stream_id = wanted.id OFFSET 0) AS found"  // OFFSET 0: no pull-up into a join
+        " ORDER BY wanted.id, found.stream_version"};
 
 const PreparedStatement kReadStreamVersion{
     "event_store_read_stream_version",

@@ -243,50 +243,46 @@ std::vector<CreditCommandResult> execute_credit_batch(WorkerConnection& connecti
 
 void resolve_in_doubt_commits(WorkerConnection& connection, std::vector<CreditCommandResult>* results) {
   // One question per in-doubt batch (keyed by its event id), asked until answered or out of time.
-  std::map<std::string, std::optional<bool>> committed_by_event;
-  for (const CreditCommandResult& r : *results) {
-    if (r.kind == Kind::kInDoubt) committed_by_event[r.in_doubt->event_id] = std::nullopt;
-  }
-  auto settle = [&] {
-    for (CreditCommandResult& r : *results) {
-      if (r.kind != Kind::kInDoubt) continue;
-      const std::optional<bool> committed = committed_by_event[r.in_doubt->event_id];
-      if (committed.has_value() && *committed) {
-        r.kind = static_cast<Kind>(r.in_doubt->kind_if_committed);
-        r.in_doubt.reset();
-      } else if (committed.has_value()) {
-        r = make_result(Kind::kUnavailable, CreditState(),
-                        "the connection to PostgreSQL was lost during commit; the command was not applied");
-      } else if (std::chrono::steady_clock::now() >= r.in_doubt->deadline) {
-        r = make_result(Kind::kOutcomeUnknown, CreditState(),
-                        "the connection to PostgreSQL was lost during commit and the outcome could not be "
-                        "confirmed in time; re-send the command: it cannot apply twice (a command that did "
-                        "land answers as already done: 200 for a registration, 409 for a sell or retire)");
-      }
-    }
+  struct Question {
+    InDoubtCommit doubt;
+    std::optional<bool> committed;  // nullopt while the old session may still be running
   };
+  std::map<std::string, Question> questions;
+  for (const CreditCommandResult& r : *results) {
+    if (r.kind == Kind::kInDoubt) questions.try_emplace(r.in_doubt->event_id, Question{*r.in_doubt, std::nullopt});
+  }
   for (;;) {
     Status error;
     pqxx::connection* conn = connection.get(&error);
     if (conn != nullptr) {
       try {
         pqxx::read_transaction tx(*conn);
-        for (auto& [event_id, committed] : committed_by_event) {
-          if (committed.has_value()) continue;
-          for (const CreditCommandResult& r : *results) {
-            if (r.kind == Kind::kInDoubt && r.in_doubt->event_id == event_id) {
-              committed = committed_if_settled(tx, *r.in_doubt);
-              break;
-            }
-          }
+        for (auto& [event_id, question] : questions) {
+          if (!question.committed.has_value()) question.committed = committed_if_settled(tx, question.doubt);
         }
       } catch (const std::exception&) {
         connection.discard();
       }
     }
-    settle();
     bool pending = false;
-    for (const CreditCommandResult& r : *results) pending = pending || r.kind == Kind::kInDoubt;
+    for (CreditCommandResult& r : *results) {
+      if (r.kind != Kind::kInDoubt) continue;
+      const Question& question = questions.at(r.in_doubt->event_id);
+      if (question.committed.has_value() && *question.committed) {
+        r.kind = static_cast<Kind>(r.in_doubt->kind_if_committed);
+        r.in_doubt.reset();
+      } else if (question.committed.has_value()) {
+        r = make_result(Kind::kUnavailable, CreditState(),
+                        "the connection to PostgreSQL was lost during commit; the command was not applied");
+      } else if (std::chrono::steady_clock::now() >= question.doubt.deadline) {
+        r = make_result(Kind::kOutcomeUnknown, CreditState(),
+                        "the connection to PostgreSQL was lost during commit and the outcome could not be "
+                        "confirmed in time; re-send the command: it cannot apply twice (a command that did "
+                        "land answers as already done: 200 for a registration, 409 for a sell or retire)");
+      } else {
+        pending = true;
+      }
+    }
     if (!pending) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(kInDoubtPollIntervalMs));
   }

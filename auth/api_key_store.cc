@@ -2,14 +2,13 @@
 
 #include "auth/api_key.h"
 #include "command/credit_request.h"
+#include "eventstore/database.h"
 
 namespace ledger {
 namespace {
 
-constexpr const char* kKeyColumns =
-    "key_id, account, role, secret_sha256, "
-    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
-    "to_char(revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
+const std::string kKeyColumns = "key_id, account, role, secret_sha256, " + rfc3339_utc_sql("created_at") + ", " +
+                                rfc3339_utc_sql("revoked_at");
 
 ApiKeyRecord to_record(const pqxx::row& row) {
   ApiKeyRecord key;
@@ -57,7 +56,7 @@ Status list_api_keys(pqxx::connection& connection, std::vector<ApiKeyRecord>* ke
   try {
     pqxx::read_transaction tx(connection);
     for (const pqxx::row& row :
-         tx.exec(std::string("SELECT ") + kKeyColumns + " FROM api_keys ORDER BY created_at, key_id")) {
+         tx.exec("SELECT " + kKeyColumns + " FROM api_keys ORDER BY created_at, key_id")) {
       keys->push_back(to_record(row));
     }
   } catch (const std::exception& e) {
@@ -81,7 +80,7 @@ Status revoke_api_key(pqxx::connection& connection, const std::string& key_id) {
 
 std::optional<ApiKeyRecord> find_api_key(pqxx::transaction_base& tx, const std::string& key_id) {
   const pqxx::result result =
-      tx.exec_params(std::string("SELECT ") + kKeyColumns + " FROM api_keys WHERE key_id = $1", key_id);
+      tx.exec_params("SELECT " + kKeyColumns + " FROM api_keys WHERE key_id = $1", key_id);
   if (result.empty()) return std::nullopt;
   return to_record(result[0]);
 }

@@ -69,6 +69,10 @@ std::string uuid_array_literal(const std::vector<std::string>& ids) {
   return array;
 }
 
+std::string rfc3339_utc_sql(std::string_view column) {
+  return "to_char(" + std::string(column) + " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
+}
+
 std::string single_line(std::string_view message) {
   std::string s;
   for (char c : message) {

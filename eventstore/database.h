@@ -41,4 +41,8 @@ std::string uuid_array_literal(const std::vector<std::string>& ids);
 // libpq/libpqxx messages span lines ("ERROR: ...\nDETAIL: ...\n"); logs and answers want one line.
 std::string single_line(std::string_view message);
 
+// SQL that renders a timestamptz column as RFC 3339 in UTC with microseconds ("2026-11-25T18:53:46.766594Z"),
+// the one form timestamps take in API responses and tool output.
+std::string rfc3339_utc_sql(std::string_view column);
+
 }  // namespace ledger

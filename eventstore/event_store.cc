@@ -14,10 +14,10 @@ namespace {
 
 // Columns every event read selects, in RecordedEvent order. Casts keep the column names, so ORDER BY
 // must name events.transaction_id (xid8) explicitly, or it would sort by the text.
-constexpr const char* kEventColumns =
+const std::string kEventColumns =
     "position, transaction_id::text, stream_id::text, stream_version, event_id::text, event_type, "
-    "data::text, metadata::text, "
-    "to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
+    "data::text, metadata::text, " +
+    rfc3339_utc_sql("recorded_at");
 
 RecordedEvent to_recorded_event(const pqxx::row& row) {
   RecordedEvent e;

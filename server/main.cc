@@ -6,11 +6,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "auth/api_key.h"
 #include "auth/api_key_store.h"
 #include "eventstore/database.h"
 #include "eventstore/migrator.h"
@@ -166,6 +168,16 @@ int usage_error(const char* help, const std::string& message) {
   return 2;
 }
 
+// Runs `fn` on a fresh connection to `url`; a failure to connect becomes Unavailable.
+ledger::Status with_connection(const std::string& url, const std::function<ledger::Status(pqxx::connection&)>& fn) {
+  try {
+    auto connection = ledger::open_connection(url, ledger::DatabaseLimits());
+    return fn(*connection);
+  } catch (const std::exception& e) {
+    return ledger::Status::Unavailable(e.what());
+  }
+}
+
 int cmd_keys(const Args& args) {
   if (args.empty()) return usage_error(kKeysHelp, "keys needs create, list or revoke");
   const std::string& action = args[0];
@@ -189,20 +201,15 @@ int cmd_keys(const Args& args) {
     const std::string url = require_database_url();
     if (!schema_ready("keys", url)) return 1;
     std::string key;
-    ledger::Status status;
-    try {
-      auto connection = ledger::open_connection(url, ledger::DatabaseLimits());
-      status = ledger::create_api_key(*connection, account, *role, &key);
-    } catch (const std::exception& e) {
-      status = ledger::Status::Unavailable(e.what());
-    }
+    const ledger::Status status = with_connection(
+        url, [&](pqxx::connection& connection) { return ledger::create_api_key(connection, account, *role, &key); });
     if (!status.ok()) {
       std::fprintf(stderr, "carbon-ledger keys create: %s\n", status.message().c_str());
       return 1;
     }
     std::printf("%s\n", key.c_str());
     std::fprintf(stderr, "keys: created a key with role %s for account \"%s\" (id %s); it is shown only this once\n",
-                 role_text.c_str(), account.c_str(), key.substr(4, 16).c_str());
+                 role_text.c_str(), account.c_str(), ledger::parse_api_key(key)->key_id.c_str());
     return 0;
   }
   if (action == "list" || action == "revoke") {
@@ -211,14 +218,9 @@ int cmd_keys(const Args& args) {
     const std::string url = require_database_url();
     if (!schema_ready("keys", url)) return 1;
     std::vector<ledger::ApiKeyRecord> keys;
-    ledger::Status status;
-    try {
-      auto connection = ledger::open_connection(url, ledger::DatabaseLimits());
-      status = action == "list" ? ledger::list_api_keys(*connection, &keys)
-                                : ledger::revoke_api_key(*connection, args[1]);
-    } catch (const std::exception& e) {
-      status = ledger::Status::Unavailable(e.what());
-    }
+    const ledger::Status status = with_connection(url, [&](pqxx::connection& connection) {
+      return action == "list" ? ledger::list_api_keys(connection, &keys) : ledger::revoke_api_key(connection, args[1]);
+    });
     if (!status.ok()) {
       std::fprintf(stderr, "carbon-ledger keys %s: %s\n", action.c_str(), status.message().c_str());
       return status.IsNotFound() ? 3 : 1;

@@ -1149,18 +1149,7 @@ TEST_F(Faults, IdleSessionEndedByPostgresIsNotReportedAsAnUnreachableDatabase) {
 
 TEST_F(Faults, ConnectionLostDuringCommitAnswers503AndAppendsNothing) {
   // A deferred constraint trigger runs at COMMIT: for the poisoned project it kills its own session there.
-  exec_sql(R"sql(
-    CREATE FUNCTION fault_die_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      IF NEW.data->>'project_name' = 'FAULT-DIE-AT-COMMIT' THEN
-        PERFORM pg_terminate_backend(pg_backend_pid());
-        PERFORM pg_sleep(5);
-      END IF;
-      RETURN NULL;
-    END $$;
-    CREATE CONSTRAINT TRIGGER fault_die_at_commit AFTER INSERT ON events
-      DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION fault_die_at_commit();
-  )sql");
+  install_die_at_commit_trigger("FAULT-DIE-AT-COMMIT");
 
   CreditSpec poisoned;
   poisoned.project_name = "FAULT-DIE-AT-COMMIT";

@@ -145,18 +145,7 @@ TEST_F(GroupCommit, NothingIsAcknowledgedWhenTheCommitFails) {
 // The connection dies during COMMIT (the backend terminates itself from a deferred trigger), so the client
 // cannot know the outcome from the reply: it must find out, and here the transaction did not commit.
 TEST_F(GroupCommit, ConnectionLostDuringCommitIsResolvedNotGuessed) {
-  exec_sql(R"sql(
-    CREATE FUNCTION die_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      IF NEW.data->>'project_name' = 'DIE-AT-COMMIT' THEN
-        PERFORM pg_terminate_backend(pg_backend_pid());
-        PERFORM pg_sleep(5);
-      END IF;
-      RETURN NULL;
-    END $$;
-    CREATE CONSTRAINT TRIGGER die_at_commit AFTER INSERT ON events
-      DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION die_at_commit();
-  )sql");
+  install_die_at_commit_trigger("DIE-AT-COMMIT");
   WorkerConnection connection(database_url(), DatabaseLimits());
   const CreditCommandResult result = execute_credit_command(connection, Register("GC-9", 100, "DIE-AT-COMMIT"));
   EXPECT_EQ(result.kind, Kind::kUnavailable) << result.detail;

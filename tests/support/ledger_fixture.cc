@@ -297,6 +297,24 @@ std::int64_t LedgerFixture::query_int(const std::string& sql) const {
 
 void LedgerFixture::exec_sql(const std::string& sql) const { ledger::test::exec_sql(database_url(), sql); }
 
+void LedgerFixture::install_die_at_commit_trigger(const std::string& project_name) const {
+  std::string literal = "'";  // an SQL string literal: quotes doubled
+  for (char c : project_name) literal += c == '\'' ? std::string("''") : std::string(1, c);
+  literal += "'";
+  exec_sql(R"sql(
+    CREATE FUNCTION die_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.data->>'project_name' = )sql" + literal + R"sql( THEN
+        PERFORM pg_terminate_backend(pg_backend_pid());
+        PERFORM pg_sleep(5);
+      END IF;
+      RETURN NULL;
+    END $$;
+    CREATE CONSTRAINT TRIGGER die_at_commit AFTER INSERT ON events
+      DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION die_at_commit();
+  )sql");
+}
+
 std::int64_t LedgerFixture::count_events() const { return query_int("SELECT count(*) FROM events"); }
 
 std::int64_t LedgerFixture::count_events(const std::string& stream_id, const std::string& event_type) const {

@@ -106,6 +106,9 @@ class LedgerFixture : public ::testing::Test {
   std::string query_scalar(const std::string& sql) const;
   std::int64_t query_int(const std::string& sql) const;
   void exec_sql(const std::string& sql) const;
+  // A deferred constraint trigger on events that, at COMMIT, makes the appending session terminate itself
+  // when an appended event's data has this project_name: the connection dies during COMMIT.
+  void install_die_at_commit_trigger(const std::string& project_name) const;
   std::int64_t count_events() const;
   std::int64_t count_events(const std::string& stream_id, const std::string& event_type) const;
   std::int64_t events_applied() const;  // projection_checkpoints.events_applied of credit_records

@@ -83,7 +83,9 @@ std::vector<RecordedEvent> read_events_after(pqxx::transaction_base& tx, const C
 
 // For replays, where streams are independent: a cursor `cursor_name` in `tx` over every event below
 // `horizon`, stream by stream, each stream in version order, so a consumer can finish a stream as soon as
-// the next one starts. Read it with fetch_from_cursor; it closes with the transaction.
+// the next one starts. Read it with fetch_from_cursor; it closes with the transaction. Turns index scans off
+// for the rest of `tx` (a whole-log read is faster sorted), so give it a transaction of its own. Its events
+// carry no transaction_id and metadata_json "{}": a replay folds data and needs neither.
 void declare_stream_ordered_cursor(pqxx::transaction_base& tx, const std::string& cursor_name,
                                    const std::string& horizon);
 std::vector<RecordedEvent> fetch_from_cursor(pqxx::transaction_base& tx, const std::string& cursor_name,

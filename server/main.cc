@@ -99,7 +99,7 @@ constexpr const char* kRebuildHelp =
     "\n"
     "environment:\n"
     "  DATABASE_URL                  required\n"
-    "  LEDGER_REBUILD_BATCH_SIZE     events per read; the records they finish are written in one COPY (default 50000)\n";
+    "  LEDGER_REBUILD_BATCH_SIZE     events per read; the records they finish are written in one COPY (default 20000)\n";
 
 constexpr const char* kKeysHelp =
     "usage: carbon-ledger keys create --account NAME --role ROLE\n"
@@ -289,7 +289,7 @@ int cmd_rebuild() {
   ledger::RebuildOptions options;
   options.database_url = require_database_url();
   options.batch_size_max = static_cast<std::size_t>(
-      env_integer("LEDGER_REBUILD_BATCH_SIZE", 50000, 1, static_cast<long long>(ledger::kRebuildBatchSizeMax)));
+      env_integer("LEDGER_REBUILD_BATCH_SIZE", 20000, 1, static_cast<long long>(ledger::kRebuildBatchSizeMax)));
   if (!schema_ready("rebuild", options.database_url)) return 1;
   return ledger::run_rebuild(options, g_stop_requested);
 }

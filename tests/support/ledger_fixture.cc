@@ -233,8 +233,11 @@ std::string LedgerFixture::create_key(const std::string& account, const std::str
   return create_key_with_cli(database_url(), work_dir_, account, role);
 }
 
-RunResult LedgerFixture::run_ledger(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
-  return run_to_completion(ledger_binary(), args, {{"DATABASE_URL", database_url()}}, work_dir_, timeout);
+RunResult LedgerFixture::run_ledger(const std::vector<std::string>& args, std::chrono::milliseconds timeout,
+                                    const Environment& extra_env) {
+  Environment env{{"DATABASE_URL", database_url()}};
+  env.insert(env.end(), extra_env.begin(), extra_env.end());
+  return run_to_completion(ledger_binary(), args, env, work_dir_, timeout);
 }
 
 HttpResponse LedgerFixture::http(std::string_view method, std::string_view target, std::string_view body,

@@ -81,7 +81,8 @@ class LedgerFixture : public ::testing::Test {
   int stop_projector();
   void kill_projector();            // SIGKILL, as in a crash
   RunResult run_ledger(const std::vector<std::string>& args,
-                       std::chrono::milliseconds timeout = std::chrono::seconds(60));
+                       std::chrono::milliseconds timeout = std::chrono::seconds(60),
+                       const Environment& extra_env = {});
 
   // --- API keys ---
   // A new key via the `keys create` subcommand. SetUp makes one for account "test-admin" with role admin

@@ -1,12 +1,16 @@
 // The only translation unit that includes Beast: keep it that way, builds stay fast.
 #include "server/http_server.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -22,6 +26,7 @@
 #include "eventstore/database_workers.h"
 #include "eventstore/uuid.h"
 #include "query/record_query.h"
+#include "server/access_log.h"
 #include "server/http_api.h"
 
 namespace ledger {
@@ -101,6 +106,7 @@ class Server {
     std::fflush(stderr);
 
     net::co_spawn(io_, accept_loop(acceptor), net::detached);
+    net::co_spawn(io_, flush_access_log_periodically(), net::detached);
 
     net::signal_set signals(io_, SIGINT, SIGTERM);
     signals.async_wait([this, &acceptor](const beast::error_code& error, int signal_number) {
@@ -118,6 +124,7 @@ class Server {
     for (std::size_t i = 1; i < options_.io_threads; ++i) threads.emplace_back([this] { io_.run(); });
     io_.run();
     for (auto& t : threads) t.join();
+    access_log_.flush();
     appender_.stop();
     reader_.stop();
     health_workers_.stop();
@@ -228,8 +235,7 @@ class Server {
       res.keep_alive(keep_alive);
       res.set("X-Request-Id", request_id);
       res.prepare_payload();
-      log_request(std::string(req.method_string()), std::string(req.target()), res.result_int(), started,
-                  request_id);
+      log_request(req.method_string(), req.target(), res.result_int(), started, request_id);
       stream.expires_after(std::chrono::milliseconds(options_.write_timeout_ms));
       auto [write_ec, written] = co_await http::async_write(stream, res, net::as_tuple(net::use_awaitable));
       (void)written;
@@ -255,12 +261,27 @@ class Server {
     }
   }
 
-  void log_request(const std::string& method, const std::string& target, unsigned status,
+  void log_request(std::string_view method, std::string_view target, unsigned status,
                    std::chrono::steady_clock::time_point started, const std::string& request_id) {
     const double duration_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-    std::fprintf(stderr, "serve: %s %s %u %.1fms request_id=%s\n", method.c_str(), target.c_str(), status,
-                 duration_ms, request_id.c_str());
+    char line[512];
+    const int n = std::snprintf(line, sizeof line, "serve: %.*s %.*s %u %.1fms request_id=%s",
+                                static_cast<int>(std::min<std::size_t>(method.size(), 32)), method.data(),
+                                static_cast<int>(std::min<std::size_t>(target.size(), 256)), target.data(), status,
+                                duration_ms, request_id.c_str());
+    if (n > 0) access_log_.append(std::string_view(line, std::min<std::size_t>(static_cast<std::size_t>(n),
+                                                                               sizeof line - 1)));
+  }
+
+  net::awaitable<void> flush_access_log_periodically() {
+    net::steady_timer timer(io_);
+    for (;;) {
+      timer.expires_after(std::chrono::milliseconds(kAccessLogFlushIntervalMs));
+      auto [ec] = co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+      if (ec) co_return;
+      access_log_.flush();
+    }
   }
 
   static Response problem_response(const Problem& problem, unsigned version, bool keep_alive) {
@@ -487,6 +508,7 @@ class Server {
 
   const ServerOptions options_;
   net::io_context io_;
+  AccessLog access_log_{STDERR_FILENO};
   CreditAppender appender_;
   RecordReader reader_;
   DatabaseWorkers health_workers_;  // its own connection, so /healthz answers even when the queues are full

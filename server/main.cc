@@ -73,7 +73,7 @@ constexpr const char* kServeHelp =
     "  LEDGER_BATCH_WAIT_US          wait for more commands after the first of a batch (default 0)\n"
     "  LEDGER_COMMAND_QUEUE_MAX      commands waiting for a batch before answering 503 (default 4096)\n"
     "  LEDGER_READER_THREADS         GET threads, one PostgreSQL connection each; concurrent lookups\n"
-    "                                share one query (default 2)\n"
+    "                                share one query (default 1)\n"
     "  LEDGER_MAX_CONNECTIONS        open client connections before answering 503 (default 1024)\n"
     "  LEDGER_KEY_CACHE_TTL_MS       an API key's row is re-read after this long, so a revoked key stops\n"
     "                                working within it (default 5000; 0 reads it on every request)\n";
@@ -265,7 +265,10 @@ int cmd_serve() {
   options.appender.batch_wait_us = static_cast<int>(env_integer("LEDGER_BATCH_WAIT_US", 0, 0, 100000));
   options.appender.queue_length_max =
       static_cast<std::size_t>(env_integer("LEDGER_COMMAND_QUEUE_MAX", 4096, 1, 1000000));
-  options.reader.threads = static_cast<std::size_t>(env_integer("LEDGER_READER_THREADS", 2, 1, 64));
+  // One: on two cores, one session taking every waiting lookup at once beat two taking turns (GET p99
+  // 6.3-7.9 ms vs 8.0-10.4 ms at 17-20k requests/s; wrk -t2 -c64 -s bench/get.lua over 100,000
+  // records, 3 runs each).
+  options.reader.threads = static_cast<std::size_t>(env_integer("LEDGER_READER_THREADS", 1, 1, 64));
   options.connections_max = static_cast<std::size_t>(env_integer("LEDGER_MAX_CONNECTIONS", 1024, 1, 100000));
   options.key_cache_ttl_ms = static_cast<int>(env_integer("LEDGER_KEY_CACHE_TTL_MS", 5000, 0, 3600000));
   options.stop_requested = &g_stop_requested;

@@ -31,14 +31,16 @@ std::unique_ptr<pqxx::connection> open_connection(const std::string& url, const 
   conn->inhibit_reactivation(true);
 #pragma GCC diagnostic pop
   pqxx::nontransaction tx(*conn);
-  // Prepared statements save the parse but are still planned for their parameters, as unprepared ones
-  // are: a generic plan made while a table was small and unanalyzed (a fresh database) stays cached, and
-  // a sequential scan of events then grows with the log until the next ANALYZE.
+  // Left to itself, the planner caches a generic plan for a prepared statement after five calls; made
+  // while a table was small and unanalyzed (a fresh database), it is a sequential scan of events that
+  // then grows with the log until the next ANALYZE. Key-lookup sessions rule scans out and plan once;
+  // the others are planned on every call.
+  const char* planning = limits.key_lookups_only ? "; SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan"
+                                                 : "; SET plan_cache_mode = force_custom_plan";
   tx.exec("SET statement_timeout = " + std::to_string(limits.statement_timeout_ms) +
           "; SET lock_timeout = " + std::to_string(limits.lock_timeout_ms) +
           "; SET idle_in_transaction_session_timeout = " +
-          std::to_string(limits.idle_in_transaction_timeout_ms) +
-          "; SET plan_cache_mode = force_custom_plan; SET TIME ZONE 'UTC'");
+          std::to_string(limits.idle_in_transaction_timeout_ms) + planning + "; SET TIME ZONE 'UTC'");
   return conn;
 }
 

@@ -18,13 +18,19 @@ struct DatabaseLimits {
   int statement_timeout_ms = 5000;      // 0 = none (rebuild and migrate)
   int lock_timeout_ms = 2000;
   int idle_in_transaction_timeout_ms = 10000;
+  // The service's sessions only ever look rows up by key, never read a whole table. With sequential scans
+  // priced out (enable_seqscan = off), a plan made once for a prepared statement is an index lookup even
+  // when made while a table was small and unanalyzed, so statements are planned once per session
+  // (plan_cache_mode = force_generic_plan) instead of on every call. False for sessions that read whole
+  // tables (rebuild, replay, migrate): they keep the planner's full choice, planned per call.
+  bool key_lookups_only = true;
 };
 
 // DATABASE_URL from the environment, or an error naming the variable.
 Status database_url_from_env(std::string* url);
 
-// Connects and applies `limits` to the session, and plan_cache_mode = force_custom_plan (prepared
-// statements skip the parse, never the per-call plan). Throws pqxx::broken_connection when unreachable.
+// Connects and applies `limits` to the session (see key_lookups_only for how statements are planned).
+// Throws pqxx::broken_connection when unreachable.
 std::unique_ptr<pqxx::connection> open_connection(const std::string& url, const DatabaseLimits& limits);
 
 // True when the exception is a connection-level failure (server down, socket closed, admin shutdown),

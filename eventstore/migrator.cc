@@ -15,6 +15,7 @@ DatabaseLimits migration_limits() {
   limits.statement_timeout_ms = 0;       // a migration may legitimately take long
   limits.lock_timeout_ms = 60000;        // waiting for another migrator is bounded
   limits.idle_in_transaction_timeout_ms = 60000;
+  limits.key_lookups_only = false;       // migrations may rewrite whole tables
   return limits;
 }
 

@@ -87,6 +87,7 @@ void ReplayReader::run() {
     DatabaseLimits limits;
     limits.statement_timeout_ms = options_.statement_timeout_ms;
     limits.idle_in_transaction_timeout_ms = options_.statement_timeout_ms;  // the consumer may be slow too
+    limits.key_lookups_only = false;  // reads the whole log
     conn = open_connection(database_url_, limits);
     {
       std::lock_guard<std::mutex> lock(mutex_);

@@ -123,6 +123,7 @@ class Rebuild {
     DatabaseLimits limits;
     limits.statement_timeout_ms = 0;  // replay and the final swap can be long
     limits.lock_timeout_ms = kLockTimeoutS * 1000;
+    limits.key_lookups_only = false;  // counts and copies whole tables
     // Generous but bounded: between two statements this session waits for the reader's next page (the
     // first one sorts the whole log) and sorts and encodes records.
     limits.idle_in_transaction_timeout_ms = kReplayStatementTimeoutMs + 60'000;

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
 
+#include "eventstore/database.h"
 #include "eventstore/event_store.h"
 #include "tests/support/ledger_fixture.h"
 
@@ -118,6 +119,50 @@ TEST_F(EventStore, CatchUpReadStopsAtTheHorizonOfAnOpenTransaction) {
   }
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[0].stream_id, early.stream_id);  // the earlier transaction first, though it committed later
+}
+
+// Service sessions plan each prepared statement once. The plan must stay an index lookup even when made
+// right after the events table was analyzed while tiny (a fresh database): there a generic plan is a
+// sequential scan, which then grows with the log for as long as the session lives.
+TEST_F(EventStore, ServiceSessionsPlanKeyLookupsAsIndexScansOnATinyAnalyzedLog) {
+  pqxx::connection setup(database_url());
+  const std::string stream = "5b0c7d1e-2f3a-4b5c-8d6e-7f8091a2b3c4";
+  for (int version = 1; version <= 3; ++version) AppendCommitted(setup, stream, version);
+  pqxx::nontransaction(setup).exec("ANALYZE events");
+
+  const auto explain = [](pqxx::connection& conn, const std::string& execute) {
+    std::string plan;
+    pqxx::nontransaction tx(conn);
+    for (const pqxx::row& row : tx.exec("EXPLAIN " + execute)) plan += row[0].as<std::string>() + "\n";
+    return plan;
+  };
+  const auto run_lookups = [&](pqxx::connection& conn) {
+    for (int i = 0; i < 8; ++i) {  // past the five custom plans PostgreSQL makes before it may go generic
+      pqxx::work tx(conn);
+      EXPECT_EQ(read_streams(tx, {stream}).size(), 3u);
+      Checkpoint zero;
+      EXPECT_EQ(read_events_after(tx, zero, read_horizon(tx), 100).size(), 3u);
+      tx.commit();
+    }
+  };
+  const std::string read_streams_sql = "EXECUTE event_store_read_streams('{" + stream + "}')";
+  const std::string read_after_sql = "EXECUTE event_store_read_events_after('0', 0, '1000000000', 100)";
+
+  std::unique_ptr<pqxx::connection> service = open_connection(database_url(), DatabaseLimits{});
+  run_lookups(*service);
+  EXPECT_EQ(explain(*service, read_streams_sql).find("Seq Scan"), std::string::npos)
+      << explain(*service, read_streams_sql);
+  EXPECT_EQ(explain(*service, read_after_sql).find("Seq Scan"), std::string::npos)
+      << explain(*service, read_after_sql);
+
+  // The hazard is real: the same statements, planned once without ruling scans out, scan the table.
+  DatabaseLimits whole_table;
+  whole_table.key_lookups_only = false;
+  std::unique_ptr<pqxx::connection> scanning = open_connection(database_url(), whole_table);
+  pqxx::nontransaction(*scanning).exec("SET plan_cache_mode = force_generic_plan");
+  run_lookups(*scanning);
+  EXPECT_NE(explain(*scanning, read_streams_sql).find("Seq Scan"), std::string::npos)
+      << explain(*scanning, read_streams_sql);
 }
 
 }  // namespace

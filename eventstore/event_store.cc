@@ -1,7 +1,11 @@
 #include "eventstore/event_store.h"
 
 #include <cassert>
+#include <charconv>
+#include <cctype>
 #include <stdexcept>
+
+#include <pqxx/stream_from>
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -19,11 +23,10 @@ const std::string kEventColumns =
     "data::text, metadata::text, " +
     rfc3339_utc_sql("recorded_at");
 
-// The same for replays, which fold data and need neither the transaction id nor the metadata: leaving
-// them out made a whole-log read 10-20% faster (less to sort and send).
+// What a replay reads, in the order stream_events_in_stream_order() parses: a fold needs neither the
+// transaction id nor the metadata, and leaving them out made a whole-log read 10-20% faster.
 const std::string kReplayColumns =
-    "position, ''::text AS transaction_id, stream_id::text, stream_version, event_id::text, event_type, "
-    "data::text, '{}'::text AS metadata, " +
+    "position, stream_id::text, stream_version, event_id::text, event_type, data::text, " +
     rfc3339_utc_sql("recorded_at");
 
 RecordedEvent to_recorded_event(const pqxx::row& row) {
@@ -200,23 +203,108 @@ std::vector<RecordedEvent> read_events_after(pqxx::transaction_base& tx, const C
                                              horizon, static_cast<std::int64_t>(limit)));
 }
 
-void declare_stream_ordered_cursor(pqxx::transaction_base& tx, const std::string& cursor_name,
-                                   const std::string& horizon) {
-  // DECLARE takes no parameters: the horizon is inlined, so it must be the number read_horizon() gave.
+bool decode_copy_text_field(std::string_view field, std::string* out) {
+  out->clear();
+  out->reserve(field.size());
+  for (std::size_t i = 0; i < field.size(); ++i) {
+    const char c = field[i];
+    if (c != '\\') {
+      out->push_back(c);
+      continue;
+    }
+    if (++i == field.size()) return false;  // a lone backslash at the end
+    const char e = field[i];
+    switch (e) {
+      case 'b': out->push_back('\b'); break;
+      case 'f': out->push_back('\f'); break;
+      case 'n': out->push_back('\n'); break;
+      case 'r': out->push_back('\r'); break;
+      case 't': out->push_back('\t'); break;
+      case 'v': out->push_back('\v'); break;
+      case 'N': return false;  // NULL: no column read here may be null
+      case 'x': {
+        int value = 0, digits = 0;
+        while (digits < 2 && i + 1 < field.size() && std::isxdigit(static_cast<unsigned char>(field[i + 1]))) {
+          const char h = field[++i];
+          value = value * 16 + (std::isdigit(static_cast<unsigned char>(h)) ? h - '0' : (std::tolower(h) - 'a' + 10));
+          ++digits;
+        }
+        if (digits == 0) return false;
+        out->push_back(static_cast<char>(value));
+        break;
+      }
+      default:
+        if (e >= '0' && e <= '7') {
+          int value = e - '0', digits = 1;
+          while (digits < 3 && i + 1 < field.size() && field[i + 1] >= '0' && field[i + 1] <= '7') {
+            value = value * 8 + (field[++i] - '0');
+            ++digits;
+          }
+          out->push_back(static_cast<char>(value));
+        } else {
+          out->push_back(e);  // \\ and any other escaped character stand for themselves
+        }
+    }
+  }
+  return true;
+}
+
+std::int64_t stream_events_in_stream_order(pqxx::transaction_base& tx, const std::string& horizon,
+                                           const std::function<bool(RecordedEvent&&)>& on_event) {
+  // The query is inlined into COPY (which takes no parameters), so the horizon must be the number
+  // read_horizon() gave.
   if (horizon.empty() || horizon.find_first_not_of("0123456789") != std::string::npos) {
     throw std::invalid_argument("horizon is not an xid8: " + horizon);
   }
   // Over the whole log a sequential scan and one sort beat walking the (stream_id, stream_version) index,
   // whose order is not the heap's (append order): 4.6 s instead of 8.2 s to fetch 1,000,002 events.
   tx.exec("SET LOCAL enable_indexscan = off");
-  tx.exec("DECLARE " + tx.quote_name(cursor_name) + " NO SCROLL CURSOR FOR SELECT " + kReplayColumns +
-          " FROM events WHERE transaction_id < '" + horizon + "'::xid8"
-          " ORDER BY events.stream_id, events.stream_version");
-}
-
-std::vector<RecordedEvent> fetch_from_cursor(pqxx::transaction_base& tx, const std::string& cursor_name,
-                                             std::size_t limit) {
-  return to_recorded_events(tx.exec("FETCH FORWARD " + std::to_string(limit) + " FROM " + tx.quote_name(cursor_name)));
+  // libpqxx 6.4's stream_from writes "COPY <name> TO STDOUT" without quoting the name, so a parenthesized
+  // query streams its rows. Unlike FETCH from a cursor, which stores each page in a tuplestore (spilling
+  // past work_mem) before sending it, COPY sends rows as the sort produces them.
+  pqxx::stream_from copy(tx, std::string("(SELECT ") + kReplayColumns +
+                                 " FROM events WHERE transaction_id < '" + horizon + "'::xid8"
+                                 " ORDER BY events.stream_id, events.stream_version)");
+  constexpr std::size_t kColumns = 7;  // kReplayColumns, in order
+  std::string line;
+  std::string field;
+  std::int64_t count = 0;
+  std::string_view fields[kColumns];
+  while (copy.get_raw_line(line)) {
+    if (!line.empty() && line.back() == '\n') line.pop_back();
+    std::size_t n = 0, begin = 0;
+    for (;;) {
+      const std::size_t tab = line.find('\t', begin);
+      if (n == kColumns) throw std::runtime_error("replay: a COPY line has more than 7 fields");
+      fields[n++] = std::string_view(line).substr(begin, tab == std::string::npos ? std::string::npos : tab - begin);
+      if (tab == std::string::npos) break;
+      begin = tab + 1;
+    }
+    if (n != kColumns) throw std::runtime_error("replay: a COPY line has " + std::to_string(n) + " fields, not 7");
+    RecordedEvent e;
+    std::string* const text_fields[] = {nullptr, &e.stream_id, nullptr, &e.event_id, &e.event_type, &e.data_json,
+                                        &e.recorded_at};
+    for (std::size_t i = 0; i < kColumns; ++i) {
+      if (!decode_copy_text_field(fields[i], &field)) {
+        throw std::runtime_error("replay: undecodable COPY field " + std::to_string(i + 1) + " in event " +
+                                 std::to_string(count + 1));
+      }
+      if (text_fields[i] != nullptr) {
+        *text_fields[i] = field;
+      } else {
+        std::int64_t& number = i == 0 ? e.position : e.stream_version;
+        const auto [end, error] = std::from_chars(field.data(), field.data() + field.size(), number);
+        if (error != std::errc() || end != field.data() + field.size()) {
+          throw std::runtime_error("replay: COPY field " + std::to_string(i + 1) + " is not an integer: " + field);
+        }
+      }
+    }
+    e.metadata_json = "{}";
+    ++count;
+    if (!on_event(std::move(e))) return count;
+  }
+  copy.complete();
+  return count;
 }
 
 // Once per rebuild each, like the cursor statements: not worth a PREPARE round trip, so not prepared.

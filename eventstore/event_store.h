@@ -8,8 +8,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <pqxx/pqxx>
@@ -81,15 +83,18 @@ std::string read_horizon(pqxx::transaction_base& tx);
 std::vector<RecordedEvent> read_events_after(pqxx::transaction_base& tx, const Checkpoint& after,
                                              const std::string& horizon, std::size_t limit);
 
-// For replays, where streams are independent: a cursor `cursor_name` in `tx` over every event below
-// `horizon`, stream by stream, each stream in version order, so a consumer can finish a stream as soon as
-// the next one starts. Read it with fetch_from_cursor; it closes with the transaction. Turns index scans off
-// for the rest of `tx` (a whole-log read is faster sorted), so give it a transaction of its own. Its events
-// carry no transaction_id and metadata_json "{}": a replay folds data and needs neither.
-void declare_stream_ordered_cursor(pqxx::transaction_base& tx, const std::string& cursor_name,
-                                   const std::string& horizon);
-std::vector<RecordedEvent> fetch_from_cursor(pqxx::transaction_base& tx, const std::string& cursor_name,
-                                             std::size_t limit);
+// For replays, where streams are independent: every event below `horizon`, stream by stream, each stream
+// in version order, so a consumer can finish a stream as soon as the next one starts. Streams the rows
+// with COPY and hands each event to `on_event` as it is parsed; stops early when on_event returns false.
+// Returns the events handed over. Its events carry no transaction_id and metadata_json "{}": a replay
+// folds data and needs neither. Turns index scans off for the rest of `tx` (a whole-log read is faster
+// sorted), so give it a transaction of its own. Throws on database errors and malformed rows.
+std::int64_t stream_events_in_stream_order(pqxx::transaction_base& tx, const std::string& horizon,
+                                           const std::function<bool(RecordedEvent&&)>& on_event);
+
+// One field of a COPY text-format row with its backslash escapes decoded into *out. False for a NULL
+// (\N) or a malformed escape.
+bool decode_copy_text_field(std::string_view field, std::string* out);
 
 // The last event below `horizon` in (transaction_id, position) order: where a replay of everything below
 // the horizon leaves a projection's checkpoint. The zero checkpoint when there is none.

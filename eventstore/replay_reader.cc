@@ -9,7 +9,6 @@ namespace ledger {
 
 namespace {
 
-constexpr const char* kCursorName = "replay_events";
 constexpr int kNextWaitMarginMs = 5000;
 constexpr int kStopPollMs = 100;
 
@@ -95,13 +94,21 @@ void ReplayReader::run() {
       connection_ = conn.get();
     }
     pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(*conn, "replay");
-    declare_stream_ordered_cursor(tx, kCursorName, horizon_);
-    for (;;) {
-      ReplayPage page;
-      page.events = fetch_from_cursor(tx, kCursorName, options_.page_size_max);
-      page.last = page.events.size() < options_.page_size_max;
-      const bool last = page.last;
-      if (!push(std::move(page)) || last) break;
+    ReplayPage page;
+    bool stopped = false;
+    stream_events_in_stream_order(tx, horizon_, [&](RecordedEvent&& e) {
+      page.events.push_back(std::move(e));
+      if (page.events.size() < options_.page_size_max) return true;
+      if (!push(std::move(page))) {
+        stopped = true;
+        return false;
+      }
+      page = ReplayPage();
+      return true;
+    });
+    if (!stopped) {
+      page.last = true;  // possibly empty: the log may end exactly at a page boundary
+      push(std::move(page));
     }
   } catch (const std::exception& e) {
     ReplayPage page;

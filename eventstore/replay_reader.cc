@@ -39,7 +39,7 @@ ReplayReader::~ReplayReader() {
 
 ReplayPage ReplayReader::next(const std::atomic<bool>& stop_requested) {
   std::unique_lock<std::mutex> lock(mutex_);
-  const int wait_max_ms = options_.statement_timeout_ms + kNextWaitMarginMs;
+  const int wait_max_ms = options_.page_wait_timeout_ms + kNextWaitMarginMs;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_max_ms);
   while (ready_.empty() && !finished_) {
     if (stop_requested.load()) {
@@ -84,8 +84,10 @@ void ReplayReader::run() {
   std::unique_ptr<pqxx::connection> conn;
   try {
     DatabaseLimits limits;
-    limits.statement_timeout_ms = options_.statement_timeout_ms;
-    limits.idle_in_transaction_timeout_ms = options_.statement_timeout_ms;  // the consumer may be slow too
+    // One COPY reads the whole log, at the consumer's pace: next() bounds each page's wait instead, and
+    // the destructor cancels the statement.
+    limits.statement_timeout_ms = 0;
+    limits.idle_in_transaction_timeout_ms = options_.page_wait_timeout_ms;
     limits.key_lookups_only = false;  // reads the whole log
     conn = open_connection(database_url_, limits);
     {

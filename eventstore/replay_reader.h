@@ -29,11 +29,12 @@ struct ReplayPage {
 };
 
 struct ReplayOptions {
-  std::size_t page_size_max = 20000;  // events per FETCH
+  std::size_t page_size_max = 20000;  // events per page
   std::size_t pages_ahead_max = 1;    // decoded pages waiting for the consumer; bounds memory
-  // Bounds every statement of the reader's session, and so every wait in next(): the first FETCH sorts
-  // the whole log, which takes seconds per million events.
-  int statement_timeout_ms = 600'000;
+  // Bounds every wait in next(). The log is read by one COPY statement that may rightly run for as long
+  // as the consumer takes, so the bound is per page; the first page waits for PostgreSQL to sort the whole
+  // log, which takes seconds per million events.
+  int page_wait_timeout_ms = 600'000;
 };
 
 class ReplayReader {
@@ -46,7 +47,7 @@ class ReplayReader {
   // Cancels a statement in flight and joins the thread.
   ~ReplayReader();
 
-  // The next page in order. Waits at most statement_timeout_ms plus a margin, and returns early once
+  // The next page in order. Waits at most page_wait_timeout_ms plus a margin, and returns early once
   // *stop_requested is set (checked every 100 ms); both come back as an Unavailable page. Call no more
   // after a page with `last` or a failed status.
   ReplayPage next(const std::atomic<bool>& stop_requested);

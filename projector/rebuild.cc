@@ -28,8 +28,8 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr int kProgressIntervalMs = 1000;
 constexpr int kLockTimeoutS = 30;
 constexpr const char* kRebuildTable = "credit_records_rebuild";
-// Bounds each statement of the reading session; its first FETCH sorts the whole log.
-constexpr int kReplayStatementTimeoutMs = 600'000;
+// Bounds each wait for the reader's next page; the first one waits for PostgreSQL to sort the whole log.
+constexpr int kReplayPageWaitTimeoutMs = 600'000;
 
 void log_line(const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); }
 
@@ -126,7 +126,7 @@ class Rebuild {
     limits.key_lookups_only = false;  // counts and copies whole tables
     // Generous but bounded: between two statements this session waits for the reader's next page (the
     // first one sorts the whole log) and sorts and encodes records.
-    limits.idle_in_transaction_timeout_ms = kReplayStatementTimeoutMs + 60'000;
+    limits.idle_in_transaction_timeout_ms = kReplayPageWaitTimeoutMs + 60'000;
     std::unique_ptr<pqxx::connection> conn = open_connection(options_.database_url, limits);
     pqxx::work tx(*conn, "rebuild");
     tx.exec("SET LOCAL lock_timeout = '" + std::to_string(kLockTimeoutS) + "s'");
@@ -136,11 +136,11 @@ class Rebuild {
     if (!locked.ok()) return locked;
 
     const std::string horizon = read_horizon(tx);
-    // Reading starts at once: the reader's first FETCH sorts the whole log while this session counts the
+    // Reading starts at once: PostgreSQL sorts the whole log for the reader while this session counts the
     // events and creates the new table.
     ReplayOptions replay_options;
     replay_options.page_size_max = options_.batch_size_max;
-    replay_options.statement_timeout_ms = kReplayStatementTimeoutMs;
+    replay_options.page_wait_timeout_ms = kReplayPageWaitTimeoutMs;
     ReplayReader reader(options_.database_url, horizon, replay_options);
     const std::int64_t total = count_events_below(tx, horizon);
     log_line("rebuild: replaying " + std::to_string(total) + " events below transaction horizon " + horizon);

@@ -10,7 +10,7 @@ namespace ledger {
 
 struct RebuildOptions {
   std::string database_url;
-  std::size_t batch_size_max = 20000;  // events per FETCH; the records they finish go out in one COPY
+  std::size_t batch_size_max = 20000;  // events per page read; the records they finish go out in one COPY
 };
 
 // Upper bound on RebuildOptions::batch_size_max (run_rebuild refuses larger values).

@@ -282,16 +282,15 @@ std::int64_t stream_events_in_stream_order(pqxx::transaction_base& tx, const std
     }
     if (n != kColumns) throw std::runtime_error("replay: a COPY line has " + std::to_string(n) + " fields, not 7");
     RecordedEvent e;
+    // Text columns decode straight into the event; the two integers go through `field`.
     std::string* const text_fields[] = {nullptr, &e.stream_id, nullptr, &e.event_id, &e.event_type, &e.data_json,
                                         &e.recorded_at};
     for (std::size_t i = 0; i < kColumns; ++i) {
-      if (!decode_copy_text_field(fields[i], &field)) {
+      if (!decode_copy_text_field(fields[i], text_fields[i] != nullptr ? text_fields[i] : &field)) {
         throw std::runtime_error("replay: undecodable COPY field " + std::to_string(i + 1) + " in event " +
                                  std::to_string(count + 1));
       }
-      if (text_fields[i] != nullptr) {
-        *text_fields[i] = field;
-      } else {
+      if (text_fields[i] == nullptr) {
         std::int64_t& number = i == 0 ? e.position : e.stream_version;
         const auto [end, error] = std::from_chars(field.data(), field.data() + field.size(), number);
         if (error != std::errc() || end != field.data() + field.size()) {
@@ -307,7 +306,7 @@ std::int64_t stream_events_in_stream_order(pqxx::transaction_base& tx, const std
   return count;
 }
 
-// Once per rebuild each, like the cursor statements: not worth a PREPARE round trip, so not prepared.
+// Once per rebuild each, like the replay's COPY: not worth a PREPARE round trip, so not prepared.
 Checkpoint last_checkpoint_below(pqxx::transaction_base& tx, const std::string& horizon) {
   const pqxx::result result = tx.exec_params(
       "SELECT transaction_id::text, position FROM events WHERE transaction_id < $1::xid8"

@@ -113,18 +113,12 @@ void ReplayReader::run() {
       push(std::move(page));
     }
   } catch (const std::exception& e) {
+    // When stopping (the destructor cancelled the COPY, say), push() drops the page: nobody waits for it.
     ReplayPage page;
-    bool stopping = false;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stopping = stopping_;
-    }
-    if (!stopping) {
-      page.status = is_connection_failure(e)
-                        ? Status::Unavailable("the replay reader lost its PostgreSQL session: " + single_line(e.what()))
-                        : Status::Unavailable("the replay reader failed: " + single_line(e.what()));
-      push(std::move(page));
-    }
+    page.status = is_connection_failure(e)
+                      ? Status::Unavailable("the replay reader lost its PostgreSQL session: " + single_line(e.what()))
+                      : Status::Unavailable("the replay reader failed: " + single_line(e.what()));
+    push(std::move(page));
   }
   std::lock_guard<std::mutex> lock(mutex_);
   connection_ = nullptr;

@@ -8,7 +8,6 @@ namespace ledger {
 
 void AccessLog::append(std::string_view line) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (buffer_.capacity() < kAccessLogBufferBytesMax) buffer_.reserve(kAccessLogBufferBytesMax);
   buffer_.append(line);
   buffer_.push_back('\n');
   if (buffer_.size() >= kAccessLogBufferBytesMax) write_locked();

@@ -17,7 +17,7 @@ inline constexpr int kAccessLogFlushIntervalMs = 100;
 
 class AccessLog {
  public:
-  explicit AccessLog(int fd) : fd_(fd) {}
+  explicit AccessLog(int fd) : fd_(fd) { buffer_.reserve(kAccessLogBufferBytesMax); }
   AccessLog(const AccessLog&) = delete;
   AccessLog& operator=(const AccessLog&) = delete;
   ~AccessLog() { flush(); }

@@ -5,6 +5,8 @@
 -- Socket errors and timeouts (wrk's summary.errors) count as unexpected too. thread:get copies
 -- numbers, strings and tables out of the thread's Lua state.
 
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "results.lua")
+
 -- The API key (bench/run.sh creates one and exports LEDGER_BENCH_KEY): every request sends it.
 local bench_key = os.getenv("LEDGER_BENCH_KEY")
 
@@ -44,29 +46,18 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local ok, bad, exhausted = 0, 0, 0
-  local statuses = {}
-  for _, t in ipairs(threads) do
-    ok = ok + (t:get("ok_n") or 0)
-    bad = bad + (t:get("bad_n") or 0)
-    exhausted = exhausted + (t:get("exhausted_n") or 0)
-    local counts = t:get("bad_by_status")
-    if type(counts) == "table" then
-      for status, n in pairs(counts) do statuses[status] = (statuses[status] or 0) + n end
-    end
-  end
+  local ok = sum_over_threads(threads, "ok_n")
+  local bad = sum_over_threads(threads, "bad_n")
+  local exhausted = sum_over_threads(threads, "exhausted_n")
   local e = summary.errors
   local socket_errors = e.connect + e.read + e.write + e.timeout
-  local parts = {}
-  for status, n in pairs(statuses) do table.insert(parts, string.format('"%s": %d', tostring(status), n)) end
-  table.sort(parts)
   local duration_s = summary.duration / 1e6
   io.write(string.format(
     'BENCH_RESULT {"requests": %d, "duration_s": %.6f, "ok": %d, "rps": %.3f, "unexpected": %d, ' ..
     '"unexpected_statuses": {%s}, "socket_errors": {"connect": %d, "read": %d, "write": %d, "timeout": %d}, ' ..
     '"exhausted": %d, "p50_ms": %.3f, "p90_ms": %.3f, "p99_ms": %.3f, "max_ms": %.3f}\n',
     summary.requests, duration_s, ok, ok / duration_s, bad + socket_errors,
-    table.concat(parts, ", "), e.connect, e.read, e.write, e.timeout,
+    json_counts(merge_over_threads(threads, "bad_by_status")), e.connect, e.read, e.write, e.timeout,
     exhausted, latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
     latency.max / 1000))
 end

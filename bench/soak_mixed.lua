@@ -27,6 +27,8 @@
 --          [READ_PERCENT] [GET_MIN_AGE]
 -- (KEY_FILE "" or "-" = no Authorization header; defaults READ_PERCENT 50, GET_MIN_AGE 2.)
 
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "results.lua")
+
 local has_ffi, ffi = pcall(require, "ffi")
 assert(has_ffi, "bench/soak_mixed.lua needs wrk built with LuaJIT (its ffi module gives the clock)")
 ffi.cdef [[
@@ -196,25 +198,15 @@ end
 
 -- ------------------------------------------------------------------------------------------ main state
 function done(summary, latency, requests)
-  local all, unexpected, lifecycles = {}, 0, 0
-  for _, t in ipairs(threads) do
-    unexpected = unexpected + (t:get("unexpected_n") or 0)
-    lifecycles = lifecycles + (t:get("lifecycles_n") or 0)
-    local c = t:get("counts")
-    if type(c) == "table" then
-      for k, v in pairs(c) do all[k] = (all[k] or 0) + v end
-    end
-  end
+  local unexpected = sum_over_threads(threads, "unexpected_n")
+  local lifecycles = sum_over_threads(threads, "lifecycles_n")
   local e = summary.errors
-  local parts = {}
-  for k, v in pairs(all) do table.insert(parts, string.format('"%s": %d', k, v)) end
-  table.sort(parts)
   local duration_s = summary.duration / 1e6
   io.write(string.format(
     'SOAK_RESULT {"requests": %d, "duration_s": %.3f, "rps": %.3f, "counts": {%s}, "unexpected": %d, ' ..
     '"socket_errors": {"connect": %d, "read": %d, "write": %d, "timeout": %d}, "lifecycles": %d, ' ..
     '"p50_ms": %.3f, "p90_ms": %.3f, "p99_ms": %.3f, "max_ms": %.3f}\n',
-    summary.requests, duration_s, summary.requests / duration_s, table.concat(parts, ", "),
+    summary.requests, duration_s, summary.requests / duration_s, json_counts(merge_over_threads(threads, "counts")),
     unexpected + e.connect + e.read + e.write + e.timeout, e.connect, e.read, e.write, e.timeout, lifecycles,
     latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
     latency.max / 1000))

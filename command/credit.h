@@ -72,11 +72,13 @@ struct DecideError {
     kWrongStatus,       // the lifecycle does not allow the command now
     kAttributesDiffer,  // registered again with different attributes (or by another issuer)
     kForbidden,         // the actor's role or account may not do this to this credit
+    kConfusable,        // a new credit whose (registry, serial number) looks like another credit's
   };
   Kind kind;
   std::string detail;  // a sentence for the API client
   CreditStatus current_status = CreditStatus::kUnregistered;
   std::vector<std::string> differing_fields;  // for kAttributesDiffer, e.g. {"project_name", "quantity"}
+  std::string confusable_with;                // for kConfusable: the id of the credit it looks like
 };
 
 // Either events to append, or an error (never both). No events and no error means the command had

@@ -7,6 +7,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "command/text_rules.h"
 #include "eventstore/event_store.h"
 
 namespace ledger {
@@ -82,13 +83,30 @@ std::map<std::string, StreamState> load_states(const std::vector<RecordedEvent>&
 struct DecidedBatch {
   std::vector<CreditCommandResult> results;
   std::vector<NewEvent> events;
+  std::vector<StreamClaim> claims;  // the confusable keys the batch's new credits take
 };
 
-DecidedBatch decide_batch(const std::vector<CreditCommandRequest>& requests,
-                          std::map<std::string, StreamState> states) {
+// The confusable key (command/text_rules.h) each registration would claim, "" for other commands: the
+// claim a new credit takes, so that no lookalike of it can be registered. Derived, never recorded.
+std::vector<std::string> confusable_keys(const std::vector<CreditCommandRequest>& requests) {
+  std::vector<std::string> keys;
+  keys.reserve(requests.size());
+  for (const CreditCommandRequest& r : requests) {
+    const auto* reg = std::get_if<RegisterCredit>(&r.command);
+    keys.push_back(reg == nullptr ? std::string()
+                                  : confusable_key(reg->attributes.registry, reg->attributes.serial_number));
+  }
+  return keys;
+}
+
+// `keys`: confusable_keys(requests). `claimed`: confusable key -> the credit holding it, as read in this
+// transaction.
+DecidedBatch decide_batch(const std::vector<CreditCommandRequest>& requests, const std::vector<std::string>& keys,
+                          std::map<std::string, StreamState> states, std::map<std::string, std::string> claimed) {
   DecidedBatch batch;
   batch.results.reserve(requests.size());
-  for (const CreditCommandRequest& request : requests) {
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    const CreditCommandRequest& request = requests[i];
     StreamState& stream = states[request.credit_id];
     const CreditState& state = stream.state;
     if (!stream.status.ok()) {
@@ -119,6 +137,26 @@ DecidedBatch decide_batch(const std::vector<CreditCommandRequest>& requests,
       continue;
     }
     const bool created = std::holds_alternative<RegisterCredit>(request.command) && state.version == 0;
+    if (created) {
+      // A new credit must not look like one that exists (or one registered earlier in this batch).
+      const std::string& key = keys[i];
+      const auto holder = claimed.find(key);
+      if (holder != claimed.end() && holder->second != request.credit_id) {
+        DecideError error;
+        error.kind = DecideError::Kind::kConfusable;
+        error.confusable_with = holder->second;
+        error.detail = "credit " + holder->second +
+                       " is already registered with a registry and serial number that look the same as these "
+                       "(Unicode confusables or a difference only in case); registering this one as well "
+                       "would issue the same units twice";
+        CreditCommandResult result = make_result(Kind::kRejected, state, error.detail);
+        result.error = std::move(error);
+        batch.results.push_back(std::move(result));
+        continue;
+      }
+      claimed[key] = request.credit_id;
+      batch.claims.push_back(StreamClaim{kConfusableClaimKind, key, request.credit_id});
+    }
     const std::string metadata = event_metadata(request);
     CreditState next = state;
     for (const CreditEvent& event : decision.events) {
@@ -167,6 +205,11 @@ std::vector<CreditCommandResult> execute_credit_batch(WorkerConnection& connecti
   const std::size_t n = requests.size();
   if (n == 0) return {};
   bool reconnected = false;  // a pooled session found dead before COMMIT is replaced once, not reported
+  const std::vector<std::string> keys = confusable_keys(requests);
+  std::vector<std::string> wanted_keys;
+  for (const std::string& key : keys) {
+    if (!key.empty()) wanted_keys.push_back(key);
+  }
   for (int attempt = 1; attempt <= kCommandAttemptsMax; ++attempt) {
     Status error;
     pqxx::connection* conn = connection.get(&error);
@@ -180,10 +223,16 @@ std::vector<CreditCommandResult> execute_credit_batch(WorkerConnection& connecti
       // Reads first: the event INSERT must be this transaction's first write (see event_store.h).
       std::vector<std::string> stream_ids;
       for (const CreditCommandRequest& r : requests) stream_ids.push_back(r.credit_id);
-      batch = decide_batch(requests, load_states(read_streams(tx, stream_ids)));
+      std::map<std::string, std::string> claimed;
+      if (!wanted_keys.empty()) {
+        for (StreamClaim& claim : read_claims(tx, kConfusableClaimKind, wanted_keys)) {
+          claimed.emplace(std::move(claim.key), std::move(claim.stream_id));
+        }
+      }
+      batch = decide_batch(requests, keys, load_states(read_streams(tx, stream_ids)), std::move(claimed));
       if (batch.events.empty()) return batch.results;  // nothing to write: refusals and no-ops only
 
-      Status appended = append_events(tx, batch.events);
+      Status appended = append_events(tx, batch.events, batch.claims);
       if (appended.IsConflict()) {
         tx.abort();
         if (n > 1) break;  // isolate: let each command meet the conflict on its own

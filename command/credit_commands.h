@@ -62,6 +62,9 @@ struct CreditCommandResult {
   std::optional<InDoubtCommit> in_doubt;  // set exactly when kind == kInDoubt
 };
 
+// The claim kind under which each credit holds its confusable_key (command/text_rules.h).
+inline constexpr const char* kConfusableClaimKind = "credit_confusable";
+
 // Attempts per command when a concurrent writer wins the version race; each retry decides against fresh
 // state, so a retried retire of a just-retired credit is answered "already retired".
 inline constexpr int kCommandAttemptsMax = 5;

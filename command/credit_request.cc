@@ -7,9 +7,10 @@
 #include <utility>
 
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 
 #include "command/credit_id.h"
+#include "command/json_input.h"
+#include "command/text_rules.h"
 
 namespace ledger {
 
@@ -21,55 +22,6 @@ constexpr int kVintageMin = 1990;
 constexpr int kVintageMax = 2100;
 constexpr std::int64_t kQuantityMin = 1;
 constexpr std::int64_t kQuantityMax = 1'000'000'000'000;
-
-// --- UTF-8 ---
-
-// Calls visit(code_point) for each code point of `text`; returns false at the first ill-formed sequence
-// (bad lead or continuation byte, truncation, overlong form, surrogate, beyond U+10FFFF). RapidJSON
-// validates raw bytes, but an escaped lone low surrogate ("\udc00") still reaches us encoded as
-// ill-formed UTF-8, so strings are checked again here.
-template <typename Visit>
-bool for_each_code_point(std::string_view text, Visit visit) {
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const auto lead = static_cast<unsigned char>(text[i]);
-    std::size_t length;
-    char32_t code_point;
-    char32_t smallest;  // below this the sequence is overlong
-    if (lead < 0x80) {
-      length = 1;
-      code_point = lead;
-      smallest = 0;
-    } else if ((lead & 0xE0) == 0xC0) {
-      length = 2;
-      code_point = lead & 0x1F;
-      smallest = 0x80;
-    } else if ((lead & 0xF0) == 0xE0) {
-      length = 3;
-      code_point = lead & 0x0F;
-      smallest = 0x800;
-    } else if ((lead & 0xF8) == 0xF0) {
-      length = 4;
-      code_point = lead & 0x07;
-      smallest = 0x10000;
-    } else {
-      return false;
-    }
-    if (text.size() - i < length) return false;
-    for (std::size_t k = 1; k < length; ++k) {
-      const auto continuation = static_cast<unsigned char>(text[i + k]);
-      if ((continuation & 0xC0) != 0x80) return false;
-      code_point = (code_point << 6) | (continuation & 0x3F);
-    }
-    if (code_point < smallest || code_point > 0x10FFFF) return false;
-    if (code_point >= 0xD800 && code_point <= 0xDFFF) return false;
-    visit(code_point);
-    i += length;
-  }
-  return true;
-}
-
-bool is_control_character(char32_t c) { return c <= 0x1F || (c >= 0x7F && c <= 0x9F); }
 
 // --- The body as a JSON object ---
 
@@ -98,16 +50,15 @@ bool open_body(std::string_view body, std::initializer_list<std::string_view> kn
     document->SetObject();
     return true;
   }
-  // Iterative parsing keeps deeply nested input from exhausting the stack.
-  document->Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(body.data(),
-                                                                                          body.size());
-  if (document->HasParseError()) {
-    const std::string offset = std::to_string(document->GetErrorOffset());
-    if (document->GetParseError() == rapidjson::kParseErrorStringInvalidEncoding) {
+  // parse_json() never lets RapidJSON convert a number itself (CVE-2024-38517), and parses iteratively so
+  // deeply nested input cannot exhaust the stack.
+  const JsonParseError error = parse_json(body, document);
+  if (error.kind != JsonParseError::Kind::kNone) {
+    const std::string offset = std::to_string(error.offset);
+    if (error.kind == JsonParseError::Kind::kInvalidEncoding) {
       *detail = "request body has invalid UTF-8 in a string at offset " + offset;
     } else {
-      *detail = std::string("request body is not valid JSON: ") +
-                rapidjson::GetParseError_En(document->GetParseError()) + " (at offset " + offset + ")";
+      *detail = "request body is not valid JSON: " + error.message + " (at offset " + offset + ")";
     }
     return false;
   }
@@ -146,21 +97,11 @@ std::optional<std::string> check_text(const rapidjson::Value* value, const char*
     errors->push_back({field, "must be a string"});
     return std::nullopt;
   }
-  std::string text = trim_spaces_and_tabs(std::string_view(value->GetString(), value->GetStringLength()));
-  std::size_t chars = 0;
-  bool has_control = false;
-  // open_body() checked the UTF-8, so this cannot fail.
-  for_each_code_point(text, [&](char32_t c) {
-    ++chars;
-    if (is_control_character(c)) has_control = true;
-  });
-  if (chars < 1 || chars > max_chars) {
-    errors->push_back({field, "must be between 1 and " + std::to_string(max_chars) +
-                                  " characters after trimming"});
-    return std::nullopt;
-  }
-  if (has_control) {
-    errors->push_back({field, "must not contain control characters"});
+  std::string text;
+  std::string problem =
+      normalize_text(std::string_view(value->GetString(), value->GetStringLength()), max_chars, &text);
+  if (!problem.empty()) {
+    errors->push_back({field, std::move(problem)});
     return std::nullopt;
   }
   return text;
@@ -178,8 +119,8 @@ std::optional<int> check_vintage(const rapidjson::Value* value, std::vector<Fiel
   }
   std::int64_t year;
   if (value->IsString()) {
-    const std::string text =
-        trim_spaces_and_tabs(std::string_view(value->GetString(), value->GetStringLength()));
+    std::string text;
+    normalize_text(std::string_view(value->GetString(), value->GetStringLength()), kTextMaxChars, &text);
     if (text.size() != 4 || text.find_first_not_of("0123456789") != std::string::npos) {
       errors->push_back({field, "must be a 4-digit year"});
       return std::nullopt;
@@ -269,24 +210,11 @@ ParsedRequest<T> ok(T value) {
 
 }  // namespace
 
-bool is_valid_utf8(std::string_view text) {
-  return for_each_code_point(text, [](char32_t) {});
-}
-
 std::string validate_name(std::string* text) {
-  if (!is_valid_utf8(*text)) return "must be valid UTF-8";
-  *text = trim_spaces_and_tabs(*text);
-  std::size_t chars = 0;
-  bool has_control = false;
-  for_each_code_point(*text, [&](char32_t c) {
-    ++chars;
-    if (is_control_character(c)) has_control = true;
-  });
-  if (chars < 1 || chars > kTextMaxChars) {
-    return "must be between 1 and " + std::to_string(kTextMaxChars) + " characters after trimming";
-  }
-  if (has_control) return "must not contain control characters";
-  return "";
+  std::string normalized;
+  std::string problem = normalize_text(*text, kTextMaxChars, &normalized);
+  if (problem.empty()) *text = std::move(normalized);
+  return problem;
 }
 
 ParsedRequest<RegisterCredit> parse_register_request(std::string_view body) {

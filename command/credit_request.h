@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "command/credit.h"
+#include "command/text_rules.h"
 
 namespace ledger {
 
@@ -32,16 +33,14 @@ struct ParsedRequest {
 // Rules shared by the parsers below:
 //  - An empty or whitespace-only body counts as an object with no fields.
 //  - Unknown fields are ignored.
-//  - Text fields are trimmed of spaces and tabs and must then be 1..200 Unicode code points (the serial
-//    number 1..256) with no control characters (U+0000..U+001F, U+007F, U+0080..U+009F).
-
-// Well-formed UTF-8 (no overlong forms, no surrogates, nothing past U+10FFFF). RapidJSON turns a lone
-// "\udc00" escape into the bytes of a surrogate, so decoded strings need this check too.
-bool is_valid_utf8(std::string_view text);
+//  - Text fields follow normalize_text() (command/text_rules.h): NFC, trimmed of every White_Space
+//    character, then 1..200 Unicode code points (the serial number 1..256) with no control, format,
+//    invisible, separator, private-use, unassigned or noncharacter code points.
+//  - Numbers never reach RapidJSON's own conversion (command/json_input.h).
 
 // The text-field rule for a name given outside a JSON body (an account name on the command line):
-// trims *text of spaces and tabs; returns "" when it is then valid UTF-8 of 1..200 code points with no
-// control characters, else what is wrong ("must be ...").
+// normalises *text as normalize_text() does; returns "" when it is then valid, else what is wrong
+// ("must be ...").
 std::string validate_name(std::string* text);
 
 // {"project_name": str, "registry": str, "vintage": int or 4-digit str (1990..2100),

@@ -76,6 +76,24 @@ std::string encode_batch(const std::vector<NewEvent>& events) {
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
+std::string encode_claims(const std::vector<StreamClaim>& claims) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  writer.StartArray();
+  for (const StreamClaim& c : claims) {
+    writer.StartObject();
+    writer.Key("kind");
+    writer.String(c.kind.c_str(), static_cast<rapidjson::SizeType>(c.kind.size()));
+    writer.Key("key");
+    writer.String(c.key.c_str(), static_cast<rapidjson::SizeType>(c.key.size()));
+    writer.Key("stream_id");
+    writer.String(c.stream_id.c_str(), static_cast<rapidjson::SizeType>(c.stream_id.size()));
+    writer.EndObject();
+  }
+  writer.EndArray();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
 // A statement PostgreSQL parses once per session instead of on every call.
 struct PreparedStatement {
   std::string name;  // "event_store_..." so no caller's statement can take the name
@@ -115,6 +133,9 @@ const PreparedStatement kReadStreamVersion{
 
 // The INSERT and the wake-up NOTIFY travel as one statement; the NOTIFY fires once per transaction's
 // statement, and PostgreSQL folds identical notifications within a transaction.
+// The INSERT and the wake-up NOTIFY travel as one statement; the NOTIFY fires once per transaction's
+// statement, and PostgreSQL folds identical notifications within a transaction. Claims ($2) are inserted
+// by the same statement after the events (their CTE reads `appended`, so it runs once that has).
 const PreparedStatement kAppendEvents{
     "event_store_append_events",
     std::string("WITH appended AS ("
@@ -124,8 +145,19 @@ const PreparedStatement kAppendEvents{
                 "  FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS batch(x, ord)"
                 "  ORDER BY ord"
                 "  RETURNING 1"
-                ") SELECT n, pg_notify('") +
-        kEventsChannel + "', '') FROM (SELECT count(*) AS n FROM appended) counted"};
+                "), counted AS (SELECT count(*) AS n FROM appended),"
+                " claimed AS ("
+                "  INSERT INTO stream_claims (claim_kind, claim_key, stream_id)"
+                "  SELECT c->>'kind', c->>'key', (c->>'stream_id')::uuid"
+                "  FROM jsonb_array_elements($2::jsonb) AS claims(c), counted"
+                "  RETURNING 1"
+                ") SELECT n, (SELECT count(*) FROM claimed), pg_notify('") +
+        kEventsChannel + "', '') FROM counted"};
+
+const PreparedStatement kReadClaims{
+    "event_store_read_claims",
+    "SELECT claim_key, stream_id::text FROM stream_claims"
+    " WHERE claim_kind = $1 AND claim_key = ANY($2::text[])"};
 
 const PreparedStatement kEventExists{"event_store_event_exists",
                                      "SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1::uuid)"};
@@ -166,27 +198,56 @@ std::int64_t read_stream_version(pqxx::transaction_base& tx, const std::string& 
   return tx.exec_prepared1(prepared(tx, kReadStreamVersion), stream_id)[0].as<std::int64_t>();
 }
 
-Status append_events(pqxx::transaction_base& tx, const std::vector<NewEvent>& events) {
-  if (events.empty()) return Status::Ok();
-  if (events.size() > kAppendBatchSizeMax) {
-    return Status::Invalid("append of " + std::to_string(events.size()) + " events exceeds the batch limit of " +
+Status append_events(pqxx::transaction_base& tx, const std::vector<NewEvent>& events,
+                     const std::vector<StreamClaim>& claims) {
+  if (events.empty()) return claims.empty() ? Status::Ok() : Status::Invalid("claims need an event to travel with");
+  if (events.size() > kAppendBatchSizeMax || claims.size() > kAppendBatchSizeMax) {
+    return Status::Invalid("append of " + std::to_string(events.size()) + " events and " +
+                           std::to_string(claims.size()) + " claims exceeds the batch limit of " +
                            std::to_string(kAppendBatchSizeMax));
   }
   try {
-    const pqxx::row row = tx.exec_prepared1(prepared(tx, kAppendEvents), encode_batch(events));
+    const pqxx::row row = tx.exec_prepared1(prepared(tx, kAppendEvents), encode_batch(events), encode_claims(claims));
     const auto appended = row[0].as<std::int64_t>();
-    if (appended != static_cast<std::int64_t>(events.size())) {
+    const auto claimed = row[1].as<std::int64_t>();
+    if (appended != static_cast<std::int64_t>(events.size()) || claimed != static_cast<std::int64_t>(claims.size())) {
       throw std::logic_error("append_events inserted " + std::to_string(appended) + " of " +
-                             std::to_string(events.size()) + " events");
+                             std::to_string(events.size()) + " events and " + std::to_string(claimed) + " of " +
+                             std::to_string(claims.size()) + " claims");
     }
   } catch (const pqxx::unique_violation& e) {
     const std::string what = e.what();
     if (what.find("events_stream_version_key") != std::string::npos) {
       return Status::Conflict("a concurrent writer appended to the stream first");
     }
+    if (what.find("stream_claims_pkey") != std::string::npos) {
+      return Status::Conflict("a concurrent writer took the claim first");
+    }
     throw;  // a duplicate event_id is not a version conflict: the caller must find out what it means
   }
   return Status::Ok();
+}
+
+std::vector<StreamClaim> read_claims(pqxx::transaction_base& tx, const std::string& kind,
+                                     const std::vector<std::string>& keys) {
+  std::vector<StreamClaim> claims;
+  if (keys.empty()) return claims;
+  // Keys are hex digests or similar plain text; quote each as an array element all the same.
+  std::string array = "{";
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (i > 0) array += ',';
+    array += '"';
+    for (const char c : keys[i]) {
+      if (c == '"' || c == '\\') array += '\\';
+      array += c;
+    }
+    array += '"';
+  }
+  array += '}';
+  for (const auto& row : tx.exec_prepared(prepared(tx, kReadClaims), kind, array)) {
+    claims.push_back(StreamClaim{kind, row[0].as<std::string>(), row[1].as<std::string>()});
+  }
+  return claims;
 }
 
 bool event_exists(pqxx::transaction_base& tx, const std::string& event_id) {

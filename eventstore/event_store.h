@@ -35,6 +35,15 @@ struct NewEvent {
   std::string metadata_json;   // a JSON object
 };
 
+// A unique key a stream takes when it is appended to: no two streams may ever hold the same (kind, key).
+// Lets a domain enforce set-wide uniqueness (beyond one stream) with the database's own unique index,
+// in the append's transaction, so two concurrent appends can never both take it. Claims are append-only.
+struct StreamClaim {
+  std::string kind;       // what the key means, e.g. "credit_confusable"; 1..64 characters
+  std::string key;        // 1..256 characters
+  std::string stream_id;  // UUID text of the stream that holds (or takes) it
+};
+
 struct RecordedEvent {
   std::int64_t position = 0;
   std::string transaction_id;  // xid8 as decimal text
@@ -66,10 +75,16 @@ std::vector<RecordedEvent> read_streams(pqxx::transaction_base& tx, const std::v
 // The current version of a stream (0 when it has no events).
 std::int64_t read_stream_version(pqxx::transaction_base& tx, const std::string& stream_id);
 
-// Appends events (possibly of several streams) in one statement and NOTIFYs kEventsChannel once.
-// Returns Conflict when any (stream_id, stream_version) is taken: a concurrent writer won; the
-// transaction is then aborted and must be rolled back. Other database errors are thrown.
-Status append_events(pqxx::transaction_base& tx, const std::vector<NewEvent>& events);
+// Appends events (possibly of several streams) in one statement and NOTIFYs kEventsChannel once, and in
+// the same statement, after the events, inserts `claims`. Returns Conflict when any (stream_id,
+// stream_version) or any claim is taken: a concurrent writer won; the transaction is then aborted and must
+// be rolled back (read again and decide again). Other database errors are thrown.
+Status append_events(pqxx::transaction_base& tx, const std::vector<NewEvent>& events,
+                     const std::vector<StreamClaim>& claims = {});
+
+// The holders of those of `keys` (of one kind) that are claimed: one round trip.
+std::vector<StreamClaim> read_claims(pqxx::transaction_base& tx, const std::string& kind,
+                                     const std::vector<std::string>& keys);
 
 // True when an event with this id is in the log (used to learn the outcome of an in-doubt commit).
 bool event_exists(pqxx::transaction_base& tx, const std::string& event_id);

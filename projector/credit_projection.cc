@@ -7,6 +7,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "command/json_input.h"
+
 namespace ledger {
 
 namespace {
@@ -76,8 +78,8 @@ void append_history(std::string* history_json, const std::string& entry) {
 
 Status apply_event(const RecordedEvent& e, std::optional<CreditRecord>* record) {
   rapidjson::Document data;
-  data.Parse(e.data_json.data(), e.data_json.size());
-  if (data.HasParseError() || !data.IsObject()) {
+  // parse_json(): the row's bytes never reach RapidJSON's number conversion (CVE-2024-38517).
+  if (parse_json(e.data_json, &data).kind != JsonParseError::Kind::kNone || !data.IsObject()) {
     return Status::Internal(describe(e) + ": data is not a JSON object");
   }
   if (e.stream_id.empty() || e.recorded_at.empty()) {

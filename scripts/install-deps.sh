@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/install-deps.sh — install the Debian packages Carbon Ledger needs to build, test,
 # run and benchmark (compiler, CMake, Boost, libpqxx, RapidJSON, GoogleTest, PostgreSQL 15
-# server, wrk). Idempotent and silent when everything is already installed; otherwise runs
+# server, wrk, ICU). Idempotent and silent when everything is already installed; otherwise runs
 # `apt-get update` and `apt-get install -y` for the missing packages only (as root, via sudo
 # when not root).
 #
@@ -18,7 +18,7 @@ die() { printf '%s: error: %s\n' "$ME" "$*" >&2; exit 1; }
 
 PACKAGES=(
   g++ cmake make pkg-config ccache
-  libboost1.81-dev libpqxx-dev rapidjson-dev libssl-dev
+  libboost1.81-dev libpqxx-dev rapidjson-dev libssl-dev libicu-dev
   libgtest-dev libgmock-dev
   postgresql-15
   wrk

@@ -175,6 +175,10 @@ std::string problem_json(const Problem& problem) {
     writer.Key("current_status");
     write_string(writer, *problem.current_status);
   }
+  if (problem.confusable_with.has_value()) {
+    writer.Key("confusable_with");
+    write_string(writer, *problem.confusable_with);
+  }
   if (!problem.differing_fields.empty()) {
     writer.Key("differing_fields");
     writer.StartArray();
@@ -202,6 +206,10 @@ Problem command_problem(const CreditCommandResult& result) {
         problem.slug = "already-registered";
         problem.title = "Credit already registered with different attributes";
         problem.differing_fields = result.error->differing_fields;
+      } else if (result.error.has_value() && result.error->kind == DecideError::Kind::kConfusable) {
+        problem.slug = "confusable-credit";
+        problem.title = "A credit that looks the same is already registered";
+        problem.confusable_with = result.error->confusable_with;
       } else {
         problem.slug = "invalid-status";
         problem.title = "Command not allowed in the credit's current status";

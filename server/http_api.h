@@ -45,6 +45,7 @@ struct Problem {
   std::vector<FieldError> errors;              // 422: one per bad field
   std::optional<std::string> current_status;   // 409 on a status conflict
   std::vector<std::string> differing_fields;   // 409 on attempted double issuance
+  std::optional<std::string> confusable_with;  // 409: the id of the credit a new one looks like
 };
 
 std::string problem_json(const Problem& problem);

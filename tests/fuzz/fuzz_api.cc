@@ -10,6 +10,9 @@
 //   'E' problem_json: the rest split at NUL bytes into detail, title, error fields/messages, ...;
 //       only pieces that are valid UTF-8 are used (the server never puts anything else in a problem)
 //   'D' decode_event(type, data): the rest split at the first NUL byte (event data from the log)
+//   'N' the rest as the raw text of a JSON value (meant to be a number: exponent and fraction edges are in
+//       api.dict) put into every field of register, sell and retire bodies, nested, and into event data
+//       for decode_event: finds number-conversion faults such as RapidJSON's CVE-2024-38517 in any field
 // Any other first byte picks one of these by its value modulo their number.
 #include <cstddef>
 #include <cstdint>
@@ -24,7 +27,7 @@ using namespace ledger::fuzz;
 
 namespace {
 
-constexpr std::string_view kSelectors = "RSTIPMCXED";
+constexpr std::string_view kSelectors = "RSTIPMCXEDN";
 
 std::vector<std::string_view> split(std::string_view s, char sep, std::size_t max_parts) {
   std::vector<std::string_view> parts;
@@ -80,6 +83,45 @@ void fuzz_decode_event(std::string_view input) {
   FUZZ_CHECK(encode_event_data(again) == encoded, "event data does not round-trip");
 }
 
+// The raw value in every field of every body in turn (and all at once), then in event data.
+void fuzz_number_in_every_field(std::string_view value) {
+  if (value.size() > 4096) return;  // numbers are short; long inputs only slow the search
+  const std::string v(value);
+  const std::vector<std::string> register_fields = {"project_name", "registry", "vintage", "quantity", "serial_number"};
+  auto register_body = [&](const std::string& target) {
+    std::string body = "{";
+    for (const std::string& f : register_fields) {
+      if (f != register_fields.front()) body += ",";
+      body += "\"" + f + "\":";
+      if (f == target || target == "*") {
+        body += v;
+      } else if (f == "vintage") {
+        body += "2023";
+      } else if (f == "quantity") {
+        body += "100";
+      } else {
+        body += "\"x\"";
+      }
+    }
+    return body + "}";
+  };
+  for (const std::string& f : register_fields) {
+    check_outcome_shape(parse_register_request(register_body(f)),
+                        {"project_name", "registry", "vintage", "quantity", "serial_number"});
+  }
+  (void)parse_register_request(register_body("*"));
+  (void)parse_register_request("{\"extra\":[" + v + ",{\"n\":" + v + "}]}");
+  (void)parse_sell_request("{\"buyer\":" + v + "}");
+  (void)parse_retire_request("{\"beneficiary\":" + v + "}");
+  (void)parse_retire_request("{\"reason\":" + v + "}");
+  (void)parse_retire_request("{\"beneficiary\":\"b\",\"reason\":\"r\",\"x\":" + v + "}");
+  CreditEvent event;
+  (void)decode_event("CREATED", "{\"project_name\":\"p\",\"registry\":\"r\",\"vintage\":" + v +
+                                    ",\"quantity\":" + v + ",\"serial_number\":\"s\"}", &event);
+  (void)decode_event("SOLD", "{\"buyer\":" + v + "}", &event);
+  (void)decode_event("RETIRED", "{\"reason\":" + v + "}", &event);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
@@ -108,6 +150,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 'X': check_request_id(input); break;
     case 'E': fuzz_problem(input); break;
     case 'D': fuzz_decode_event(input); break;
+    case 'N': fuzz_number_in_every_field(input); break;
   }
   return 0;
 }

@@ -37,6 +37,12 @@ REGISTER = {
     "truncated": b'{"project_name":"p","registry":',
     "nul_inside": b'{"project_name":"p\x00","registry":"r","vintage":2020,"quantity":5,"serial_number":"s"}',
     "bom": b'\xef\xbb\xbf{"project_name":"p","registry":"r","vintage":2020,"quantity":5,"serial_number":"s"}',
+    # CVE-2024-38517 (exponent + fraction digits overflow in RapidJSON 1.1.0) in each field
+    "cve_2024_38517_vintage": b'{"project_name":"p","registry":"r","vintage":1.0000000000e-2147483639,"quantity":5,"serial_number":"s"}',
+    "cve_2024_38517_quantity": b'{"project_name":"p","registry":"r","vintage":2020,"quantity":-1.0000000000e-2147483648,"serial_number":"s"}',
+    "cve_2024_38517_text": b'{"project_name":1.00000000000000000000e-2147483630,"registry":"r","vintage":2020,"quantity":5,"serial_number":1E-2147483639}',
+    "invisible": '{"project_name":"p","registry":"Verra\u200b","vintage":2020,"quantity":5,"serial_number":"S\u202eN\ufeff"}'.encode(),
+    "lookalike": '{"project_name":"p","registry":"Verr\u0430","vintage":2020,"quantity":5,"serial_number":"VCS-0O01"}'.encode(),
 }
 SELL = {
     "readme": b'{"buyer": "Acme Corp"}',
@@ -45,6 +51,7 @@ SELL = {
     "duplicate": b'{"buyer":"a","buyer":"b"}',
     "padded_unicode": ' \t\u00c5cme \u00e6\u00f8 \t'.join(['{"buyer":"', '"}']).encode(),
     "number": b'{"buyer": 12}',
+    "cve_2024_38517": b'{"buyer": 1.0000000000e-2147483639}',
 }
 RETIRE = {
     "readme": b'{"beneficiary": "Acme Corp", "reason": "2026 scope 1 offset"}',
@@ -53,6 +60,8 @@ RETIRE = {
     "only_reason": b'{"reason":"  offset\\t"}',
     "bad": b'{"beneficiary":"","reason":"\\u0000"}',
     "duplicate": b'{"reason":"a","reason":"a"}',
+    "cve_2024_38517": b'{"reason": 1.0000000000e-2147483639}',
+    "cve_2024_38517_beneficiary": b'{"beneficiary": 9.9999999999999999999e-2147483640, "x": [1e-2147483648]}',
 }
 OTHER = {
     "I": {"readme": b"Registry1\x00SN1234", "unicode": "  RE\u00c9gistry\t\x00 \u2603\"\\\n".encode(),
@@ -69,7 +78,10 @@ OTHER = {
           "controls": b"a\x01\x00b\x1f\x00\x7f\xc2\x85\x00\xed\xa0\x80\x00ok"},
     "D": {"created": b"CREATED\x00" + REGISTER["readme_mangrove"],
           "sold": b'SOLD\x00{"buyer":"Acme"}', "retired": b'RETIRED\x00{}',
-          "bad_type": b'CREATED\x00{"project_name":1}'},
+          "bad_type": b'CREATED\x00{"project_name":1}',
+          "cve_2024_38517": b'CREATED\x00{"project_name":"p","registry":"r","vintage":1.0000000000e-2147483639,"quantity":1,"serial_number":"s"}'},
+    "N": {"integer": b"2023", "fraction": b"1.5", "exponent": b"2.023e3", "huge": b"18446744073709551616",
+          "negative": b"-0.0", "big_exponent": b"1e308"},
 }
 
 CRLF = b"\r\n"

@@ -1,0 +1,41 @@
+#include "command/confusable_claims.h"
+
+#include <map>
+
+#include "command/credit_commands.h"
+#include "command/text_rules.h"
+
+namespace ledger {
+
+Status backfill_confusable_claims(pqxx::connection& connection, ClaimsBackfill* out) {
+  try {
+    pqxx::work tx(connection);
+    const pqxx::result unclaimed = tx.exec_params(
+        "SELECT e.stream_id::text, coalesce(e.data->>'registry', ''), coalesce(e.data->>'serial_number', '')"
+        " FROM events e WHERE e.event_type = 'CREATED' AND NOT EXISTS ("
+        "   SELECT 1 FROM stream_claims c WHERE c.claim_kind = $1 AND c.stream_id = e.stream_id)"
+        " ORDER BY e.position",
+        kConfusableClaimKind);
+    std::map<std::string, std::string> taken;  // key -> credit, for keys claimed by this backfill
+    for (const auto& row : unclaimed) {
+      const std::string stream_id = row[0].as<std::string>();
+      const std::string key = confusable_key(row[1].as<std::string>(), row[2].as<std::string>());
+      const pqxx::result holder = tx.exec_params(
+          "SELECT stream_id::text FROM stream_claims WHERE claim_kind = $1 AND claim_key = $2", kConfusableClaimKind,
+          key);
+      if (!holder.empty()) {
+        out->twins.push_back(stream_id + " looks like " + holder[0][0].as<std::string>());
+        continue;
+      }
+      tx.exec_params("INSERT INTO stream_claims (claim_kind, claim_key, stream_id) VALUES ($1, $2, $3::uuid)",
+                     kConfusableClaimKind, key, stream_id);
+      ++out->claimed;
+    }
+    tx.commit();
+    return Status::Ok();
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("backfilling confusable claims failed: ") + e.what());
+  }
+}
+
+}  // namespace ledger

@@ -350,13 +350,15 @@ class Projector {
       return result;
     };
     pqxx::work tx(*conn_, "projector_batch");
+    // The horizon before any write in this transaction, the row lock included: once it writes, it has an
+    // xid of its own, and the horizon could not pass it. Read before the lock, it is still a bound below
+    // which every transaction has ended; the checkpoint is read after the lock, so a rebuild's is seen.
+    const std::string horizon = read_horizon(tx);
     if (tx.exec_prepared(kTryLockStatement, std::string(kCreditRecordsProjection)).empty()) {
       result.kind = BatchResult::Kind::kLockBusy;
       return result;  // ~work rolls back
     }
     const Checkpoint checkpoint = read_checkpoint(tx, kCreditRecordsProjection);
-    // The horizon before any write in this transaction: once it writes, it has an xid of its own.
-    const std::string horizon = read_horizon(tx);
     const std::vector<RecordedEvent> events = read_events_after(tx, checkpoint, horizon, options_.batch_size_max);
     result.checkpoint = checkpoint;
     result.horizon = horizon;

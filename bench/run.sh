@@ -122,7 +122,8 @@ bounded() {  # SECONDS CMD...
   timeout --foreground -k 10 "$limit" "$@"
 }
 
-url() { "$ROOT/scripts/pg-cluster.sh" url "$PGDIR" "$1"; }
+# url DB [ROLE]: as the superuser (seeding, baselines, checks), or as the role a carbon-ledger command runs as.
+url() { "$ROOT/scripts/pg-cluster.sh" url "$PGDIR" "$@"; }
 # psql, bounded by SQL_TIMEOUT seconds (default 300; set it for the long statements).
 sql() {  # DB psql-args...
   local db=$1; shift
@@ -169,7 +170,7 @@ wait_projected() {  # LIMIT_SECONDS
 }
 
 start_project() {
-  DATABASE_URL=$(url ledger) "$BIN" project >"$WORK/project.log" 2>&1 &
+  DATABASE_URL=$(url ledger ledger_project) "$BIN" project >"$WORK/project.log" 2>&1 &
   PROJECT_PID=$!
 }
 
@@ -177,7 +178,7 @@ start_serve() {
   local i
   PORT=""
   : >"$WORK/serve.log"
-  DATABASE_URL=$(url ledger) LEDGER_HTTP_PORT=0 "$BIN" serve >/dev/null 2>"$WORK/serve.log" &
+  DATABASE_URL=$(url ledger ledger_serve) LEDGER_HTTP_PORT=0 "$BIN" serve >/dev/null 2>"$WORK/serve.log" &
   SERVE_PID=$!
   for ((i = 0; i < 300; i++)); do
     PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$WORK/serve.log" | head -n 1)
@@ -208,15 +209,16 @@ log "work directory $WORK; $RUNS run(s) of ${RUN_SECONDS}s per figure and side, 
 bounded 180 "$ROOT/scripts/pg-cluster.sh" start "$PGDIR" 2>"$WORK/pg-cluster.log" \
   || { cat "$WORK/pg-cluster.log" >&2; die "could not start PostgreSQL"; }
 log "$(sql_value postgres "SHOW server_version") with fsync=$(sql_value postgres "SHOW fsync"), synchronous_commit=$(sql_value postgres "SHOW synchronous_commit"), shared_buffers=$(sql_value postgres "SHOW shared_buffers")"
-for db in base rebuild; do
-  sql postgres -c "CREATE DATABASE $db"
+for db in base rebuild; do   # owned by ledger_owner, as the bootstrap makes `ledger`
+  bounded 60 "$ROOT/scripts/pg-cluster.sh" bootstrap "$PGDIR" "$db" 2>>"$WORK/pg-cluster.log" \
+    || { cat "$WORK/pg-cluster.log" >&2; die "bootstrap of database $db failed"; }
 done
 for db in ledger base rebuild; do
-  bounded 120 env DATABASE_URL="$(url "$db")" "$BIN" migrate 2>>"$WORK/migrate.log" \
+  bounded 120 env DATABASE_URL="$(url "$db" ledger_owner)" "$BIN" migrate 2>>"$WORK/migrate.log" \
     || { cat "$WORK/migrate.log" >&2; die "migrate failed on $db"; }
 done
 # Every request carries an admin key (the Lua scripts and lag_probe.py read LEDGER_BENCH_KEY).
-LEDGER_BENCH_KEY=$(bounded 60 env DATABASE_URL="$(url ledger)" "$BIN" keys create --account bench --role admin) \
+LEDGER_BENCH_KEY=$(bounded 60 env DATABASE_URL="$(url ledger ledger_owner)" "$BIN" keys create --account bench --role admin) \
   || die "keys create failed"
 export LEDGER_BENCH_KEY
 
@@ -259,7 +261,7 @@ t0=$SECONDS
 SQL_TIMEOUT=1800 sql ledger -1 -v from=1 -v to="$SOLD" -f "$ROOT/bench/gen_sold.sql"
 log "retire: seeded $((2 * SOLD)) events in $((SECONDS - t0)) s; projecting them with carbon-ledger rebuild"
 t0=$SECONDS
-bounded 1800 env DATABASE_URL="$(url ledger)" "$BIN" rebuild 2>"$WORK/seed-rebuild.log" \
+bounded 1800 env DATABASE_URL="$(url ledger ledger_owner)" "$BIN" rebuild 2>"$WORK/seed-rebuild.log" \
   || { tail -n 20 "$WORK/seed-rebuild.log" >&2; die "rebuild of the seeded credits failed"; }
 log "retire: $(grep 'rebuild: replayed' "$WORK/seed-rebuild.log" || echo 'rebuild finished') (wall $((SECONDS - t0)) s)"
 wait_projected 300
@@ -341,7 +343,7 @@ SQL_TIMEOUT=1200 sql rebuild -c "COPY events TO '$WORK/events.copy'"
 for ((run = 1; run <= RUNS; run++)); do
   checkpoint rebuild
   log "rebuild: ours, run $run/$RUNS"
-  bounded 1800 env DATABASE_URL="$(url rebuild)" /usr/bin/time -f 'BENCH_TIME %e %M' -o "$WORK/rebuild-time-$run.out" \
+  bounded 1800 env DATABASE_URL="$(url rebuild ledger_owner)" /usr/bin/time -f 'BENCH_TIME %e %M' -o "$WORK/rebuild-time-$run.out" \
     "$BIN" rebuild 2>"$WORK/rebuild-ours-$run.out" || { tail -n 20 "$WORK/rebuild-ours-$run.out" >&2; die "rebuild failed"; }
   add_result --figure rebuild --side ours --run "$run" --rebuild "$WORK/rebuild-ours-$run.out" \
     --time "$WORK/rebuild-time-$run.out"

@@ -10,6 +10,25 @@ namespace {
 // Any fixed 64-bit number: concurrent `carbon-ledger migrate` runs queue on it instead of racing.
 constexpr std::int64_t kMigrationLockKey = 0x4c65646765724d47;  // "LedgerMG"
 
+// Checksums a migration file had in a release before it was edited in place, accepted as well as its
+// current one. Only for edits that change no applied effect: 0003 now creates its roles only when they are
+// missing, so a schema owner without CREATEROLE can run it after the bootstrap made them (README, "Database
+// roles"). A database that applied the original keeps its recorded checksum; a fresh one records the new.
+struct SupersededChecksum {
+  const char* migration;
+  const char* checksum;
+};
+constexpr SupersededChecksum kSupersededChecksums[] = {
+    {"0003_database_roles.sql", "10b1af40b3d506fad39427330c07b400a150427cfdd7c4d3dab8f4d24221f8b6"},
+};
+
+bool is_superseded_checksum(const std::string& migration, const std::string& checksum) {
+  for (const SupersededChecksum& s : kSupersededChecksums) {
+    if (migration == s.migration && checksum == s.checksum) return true;
+  }
+  return false;
+}
+
 DatabaseLimits migration_limits() {
   DatabaseLimits limits;
   limits.statement_timeout_ms = 0;       // a migration may legitimately take long
@@ -49,7 +68,7 @@ Status compare(pqxx::transaction_base& tx, const std::vector<Migration>& migrati
                              " is not: the database was migrated out of order");
     }
     const std::string checksum = checksum_of(tx, m.sql);
-    if (checksum != it->second) {
+    if (checksum != it->second && !is_superseded_checksum(m.name, it->second)) {
       return Status::Invalid("migration " + m.name + " was edited after it was applied (checksum " + checksum +
                              " differs from the recorded " + it->second +
                              "): restore the original file and add a new migration instead");

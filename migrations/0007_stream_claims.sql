@@ -38,5 +38,5 @@ END
 $$;
 
 -- serve appends claims with its events; claimed_at always comes from the database.
-GRANT SELECT ON stream_claims TO ledger_serve, ledger_auditor, ledger_service;
-GRANT INSERT (claim_kind, claim_key, stream_id) ON stream_claims TO ledger_serve, ledger_service;
+GRANT SELECT ON stream_claims TO ledger_serve, ledger_auditor;
+GRANT INSERT (claim_kind, claim_key, stream_id) ON stream_claims TO ledger_serve;

@@ -17,7 +17,7 @@ using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 
 std::string describe(const RecordedEvent& e) {
   return e.event_type + " event " + e.event_id + " at position " + std::to_string(e.position) + " of stream " +
-         e.stream_id;
+         e.stream_id + " (version " + std::to_string(e.stream_version) + ")";
 }
 
 Status version_error(const RecordedEvent& e, std::int64_t expected) {

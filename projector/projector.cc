@@ -27,8 +27,54 @@ constexpr int kBackoffMinMs = 100;
 constexpr int kStopCheckIntervalMs = 100;        // sleeps wake this often to notice a stop request
 constexpr int kLagLogIntervalMs = 1000;          // at most one lag line per second
 constexpr int kConnectFailureLogIntervalMs = 60'000;  // while PostgreSQL stays unreachable
+constexpr int kHeldCheckIntervalMs = 1000;       // how often a caught-up projector asks whether it is held back
+constexpr int kHeldLogIntervalMs = 10'000;       // and, while it stays held, how often it says by whom
+constexpr std::size_t kHaltReasonMaxBytes = 2000;   // what halted_reason keeps of the message
 
 constexpr const char* kTryLockStatement = "projector_try_lock";
+constexpr const char* kHeldBackStatement = "projector_held_back";
+constexpr const char* kHorizonHoldersStatement = "projector_horizon_holders";
+constexpr const char* kLockHoldersStatement = "projector_lock_holders";
+constexpr const char* kHaltStatement = "projector_halt";
+constexpr const char* kClearHaltStatement = "projector_clear_halt";
+
+// Committed events the projector may not read yet: they lie at or beyond the snapshot horizon, the oldest
+// transaction still open anywhere in the cluster. One index probe on (transaction_id, position).
+constexpr const char* kHeldBackSql = "SELECT EXISTS (SELECT 1 FROM events WHERE transaction_id >= $1::xid8)";
+// Who holds the horizon: the session whose transaction is the horizon (pg_stat_activity shows 32-bit xids),
+// or a prepared transaction. Sessions of other roles show their details only to pg_read_all_stats members
+// (the bootstrap grants it to ledger_project); otherwise pid and role still show.
+constexpr const char* kHorizonHoldersSql = R"sql(
+SELECT pid::text, coalesce(usename, '?'), coalesce(application_name, ''), coalesce(datname, ''),
+       coalesce(state, '?'), coalesce(to_char(xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '?'),
+       coalesce(client_addr::text, 'local')
+  FROM pg_stat_activity
+ WHERE backend_xid IS NOT NULL AND backend_xid::text::bigint = ($1::text::numeric % 4294967296)::bigint
+UNION ALL
+SELECT 'prepared transaction ' || quote_literal(gid), owner::text, '', database::text, 'prepared',
+       to_char(prepared AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), ''
+  FROM pg_prepared_xacts
+ WHERE transaction::text::bigint = ($1::text::numeric % 4294967296)::bigint
+LIMIT 5
+)sql";
+// Who holds the projection lock: sessions with a row lock (FOR UPDATE takes RowShareLock on the table)
+// on projection_checkpoints, other than this one.
+constexpr const char* kLockHoldersSql = R"sql(
+SELECT a.pid::text, coalesce(a.usename, '?'), coalesce(a.application_name, ''), coalesce(a.datname, ''),
+       coalesce(a.state, '?'), coalesce(to_char(a.xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '?'),
+       coalesce(a.client_addr::text, 'local')
+  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+ WHERE l.locktype = 'relation' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+   AND l.relation = 'projection_checkpoints'::regclass AND l.mode = 'RowShareLock'
+   AND l.granted AND l.pid <> pg_backend_pid()
+ LIMIT 5
+)sql";
+constexpr const char* kHaltSql =
+    "UPDATE projection_checkpoints SET halted_reason = $2, halted_at = clock_timestamp() WHERE projection_name = $1";
+constexpr const char* kClearHaltSql =
+    "UPDATE projection_checkpoints SET halted_reason = NULL, halted_at = NULL"
+    " WHERE projection_name = $1 AND halted_reason IS NOT NULL";
+
 constexpr const char* kLoadRecordsStatement = "projector_load_records";
 constexpr const char* kUpsertRecordsStatement = "projector_upsert_records";
 
@@ -80,6 +126,38 @@ std::optional<std::int64_t> recorded_at_unix_ms(const std::string& s) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count() + fraction_ms;
 }
 
+// `text` with NUL and every byte that is not part of a well-formed UTF-8 sequence replaced by '?', cut to at most
+// `max_bytes` on a character boundary: the message quotes event data cut at a byte count, and PostgreSQL
+// refuses text that is not UTF-8.
+std::string valid_utf8(const std::string& text, std::size_t max_bytes) {
+  std::string out;
+  out.reserve(std::min(text.size(), max_bytes));
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    std::size_t n = c == 0 ? 0 : c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    bool ok = n != 0 && i + n <= text.size() && !(n == 2 && c < 0xC2) && !(n == 4 && c > 0xF4);
+    for (std::size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
+    if (ok && n == 3) {  // no overlong forms, no surrogates
+      const unsigned char d = static_cast<unsigned char>(text[i + 1]);
+      ok = !(c == 0xE0 && d < 0xA0) && !(c == 0xED && d >= 0xA0);
+    }
+    if (ok && n == 4) {  // no overlong forms, nothing above U+10FFFF
+      const unsigned char d = static_cast<unsigned char>(text[i + 1]);
+      ok = !(c == 0xF0 && d < 0x90) && !(c == 0xF4 && d >= 0x90);
+    }
+    if (!ok) n = 1;
+    if (out.size() + (ok ? n : 1) > max_bytes) break;
+    if (ok) {
+      out.append(text, i, n);
+    } else {
+      out += '?';
+    }
+    i += n;
+  }
+  return out;
+}
+
 // The notification carries nothing: its arrival (counted by await_notification) is the whole message.
 class WakeReceiver final : public pqxx::notification_receiver {
  public:
@@ -95,6 +173,7 @@ struct BatchResult {
   Checkpoint checkpoint;   // after the batch
   std::string last_recorded_at;
   Status violation;        // for kInvariantViolation
+  std::string horizon;     // the snapshot horizon the batch read below
 };
 
 // (transaction_id, position) as a comparable pair; xid8 text is decimal.
@@ -145,14 +224,19 @@ class Projector {
             log_line("projector: FATAL: invariant violated, stopping without applying the batch (rolled back): " +
                      result.violation.ToString());
             log_line("projector: the read model stays at checkpoint " + format_checkpoint(checkpoint_) +
-                     "; the log holds an event this projector cannot apply: investigate before restarting");
+                     "; the log holds an event this projector cannot apply: investigate before restarting"
+                     " (README, \"When the projector halts\")");
+            record_halt(result.violation.ToString());
             return 1;
           case BatchResult::Kind::kLockBusy:
             if (!lock_busy_logged) {
               log_line("projector: the credit_records projection lock is held (a rebuild or another projector); "
                        "retrying every " + std::to_string(options_.poll_interval_ms) + " ms");
               lock_busy_logged = true;
+              lock_busy_since_ = SteadyClock::now();
+              last_held_log_ = {};
             }
+            note_lock_busy();
             sleep_unless_stopped(options_.poll_interval_ms, stop_requested_);
             continue;
           case BatchResult::Kind::kCommitted:
@@ -161,6 +245,7 @@ class Projector {
                        format_checkpoint(result.checkpoint));
               lock_busy_logged = false;
             }
+            if (!result.full) note_held_back(result.horizon);
             checkpoint_ = result.checkpoint;
             if (result.events > 0) {
               events_applied_ += result.events;
@@ -200,7 +285,12 @@ class Projector {
     // PostgreSQL loses in a crash of its own is only re-projected afterwards: no need to wait for the
     // WAL flush, which took the projector's turn for each batch and lengthened the lag under load.
     pqxx::nontransaction(*conn_).exec("SET synchronous_commit = off");
-    conn_->prepare(kTryLockStatement, "SELECT pg_try_advisory_xact_lock($1::bigint)");
+    conn_->prepare(kTryLockStatement, kLockCheckpointSkipLockedSql);
+    conn_->prepare(kHeldBackStatement, kHeldBackSql);
+    conn_->prepare(kHorizonHoldersStatement, kHorizonHoldersSql);
+    conn_->prepare(kLockHoldersStatement, kLockHoldersSql);
+    conn_->prepare(kHaltStatement, kHaltSql);
+    conn_->prepare(kClearHaltStatement, kClearHaltSql);
     conn_->prepare(kLoadRecordsStatement,
                    "SELECT id::text, project_name, registry, vintage, quantity, serial_number, status, version,"
                    " history::text, last_position, holder FROM credit_records WHERE id = ANY($1::uuid[])");
@@ -260,17 +350,22 @@ class Projector {
       return result;
     };
     pqxx::work tx(*conn_, "projector_batch");
-    if (!tx.exec_prepared1(kTryLockStatement, kCreditRecordsLockKey)[0].as<bool>()) {
+    // The horizon before any write in this transaction, the row lock included: once it writes, it has an
+    // xid of its own, and the horizon could not pass it. Read before the lock, it is still a bound below
+    // which every transaction has ended; the checkpoint is read after the lock, so a rebuild's is seen.
+    const std::string horizon = read_horizon(tx);
+    if (tx.exec_prepared(kTryLockStatement, std::string(kCreditRecordsProjection)).empty()) {
       result.kind = BatchResult::Kind::kLockBusy;
       return result;  // ~work rolls back
     }
     const Checkpoint checkpoint = read_checkpoint(tx, kCreditRecordsProjection);
-    // The horizon before any write in this transaction: once it writes, it has an xid of its own.
-    const std::string horizon = read_horizon(tx);
     const std::vector<RecordedEvent> events = read_events_after(tx, checkpoint, horizon, options_.batch_size_max);
     result.checkpoint = checkpoint;
+    result.horizon = horizon;
     if (events.empty()) {
+      clear_halt_once(tx);
       tx.commit();
+      halt_cleared_ = true;
       return result;
     }
     if (events.size() > options_.batch_size_max) {
@@ -326,12 +421,106 @@ class Projector {
     const RecordedEvent& last = events.back();
     result.checkpoint = Checkpoint{last.transaction_id, last.position};
     write_checkpoint(tx, kCreditRecordsProjection, result.checkpoint, static_cast<std::int64_t>(events.size()));
+    clear_halt_once(tx);
     tx.commit();
+    halt_cleared_ = true;
 
     result.events = events.size();
     result.full = events.size() == options_.batch_size_max;
     result.last_recorded_at = last.recorded_at;
     return result;
+  }
+
+  // The first committed batch of this process clears a halt an earlier run recorded: the event that
+  // stopped it was applied (or is gone), so the projection runs again.
+  void clear_halt_once(pqxx::work& tx) {
+    if (!halt_cleared_) tx.exec_prepared(kClearHaltStatement, std::string(kCreditRecordsProjection));
+  }
+
+  // Writes why the projector stopped where /healthz and operators read it. Best effort: the log line above
+  // says it anyway.
+  void record_halt(const std::string& reason) {
+    try {
+      pqxx::work tx(*conn_, "projector_halt");
+      const pqxx::result r = tx.exec_prepared(kHaltStatement, std::string(kCreditRecordsProjection),
+                                              valid_utf8(reason, kHaltReasonMaxBytes));
+      tx.commit();
+      if (r.affected_rows() == 1) {
+        log_line("projector: recorded in projection_checkpoints.halted_reason (projection credit_records)");
+      }
+    } catch (const std::exception& e) {
+      log_line("projector: could not record the halt in projection_checkpoints: " + single_line(e.what()));
+    }
+  }
+
+  // Sessions as "pid 123 (role alice, application 'psql', database ledger, state 'idle in transaction',
+  // transaction since 2026-12-01T23:00:00Z, client local)", from kHorizonHoldersSql / kLockHoldersSql rows.
+  static std::string describe_holders(const pqxx::result& rows) {
+    std::string text;
+    for (const pqxx::row& row : rows) {
+      if (!text.empty()) text += "; ";
+      const std::string pid = row[0].as<std::string>();
+      text += (pid.find_first_not_of("0123456789") == std::string::npos ? "pid " : "") + pid + " (role " +
+              row[1].as<std::string>() + ", application_name '" + row[2].as<std::string>() + "', database " +
+              row[3].as<std::string>() + ", state '" + row[4].as<std::string>() + "', xact_start " +
+              row[5].as<std::string>() + (row[6].as<std::string>().empty() ? "" : ", client " + row[6].as<std::string>()) +
+              ")";
+    }
+    return text;
+  }
+
+  // After a caught-up batch: committed events beyond its horizon mean an open transaction holds the
+  // projector back. The same horizon for held_log_threshold_ms gets a line naming who, every 10 s.
+  void note_held_back(const std::string& horizon) {
+    const auto now = SteadyClock::now();
+    if (now - last_held_check_ < std::chrono::milliseconds(kHeldCheckIntervalMs)) return;
+    last_held_check_ = now;
+    pqxx::read_transaction tx(*conn_, "projector_held_back");
+    const bool held = tx.exec_prepared1(kHeldBackStatement, horizon)[0].as<bool>();
+    if (!held) {
+      if (!held_horizon_.empty() && held_logged_) {
+        log_line("projector: no longer held back (transaction horizon was " + held_horizon_ + ")");
+      }
+      held_horizon_.clear();
+      held_logged_ = false;
+      tx.commit();
+      return;
+    }
+    if (held_horizon_ != horizon) {
+      held_horizon_ = horizon;
+      held_since_ = now;
+      held_logged_ = false;
+      last_held_log_ = {};
+    }
+    const auto held_for = now - held_since_;
+    if (held_for >= std::chrono::milliseconds(options_.held_log_threshold_ms) &&
+        (!held_logged_ || now - last_held_log_ >= std::chrono::milliseconds(kHeldLogIntervalMs))) {
+      const pqxx::result holders = tx.exec_prepared(kHorizonHoldersStatement, horizon);
+      log_line("projector: held back for " + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(held_for).count()) +
+               " s: committed events wait behind open transaction " + horizon + " (the snapshot horizon), held by " +
+               (holders.empty() ? std::string("no session this role can see (another database's prepared transaction?)")
+                                : describe_holders(holders)));
+      held_logged_ = true;
+      last_held_log_ = now;
+    }
+    tx.commit();
+  }
+
+  // While the projection lock stays taken: after held_log_threshold_ms, who has it, every 10 s.
+  void note_lock_busy() {
+    const auto now = SteadyClock::now();
+    if (now - lock_busy_since_ < std::chrono::milliseconds(options_.held_log_threshold_ms)) return;
+    if (last_held_log_ != SteadyClock::time_point{} &&
+        now - last_held_log_ < std::chrono::milliseconds(kHeldLogIntervalMs)) {
+      return;
+    }
+    last_held_log_ = now;
+    pqxx::read_transaction tx(*conn_, "projector_lock_holders");
+    const pqxx::result holders = tx.exec_prepared(kLockHoldersStatement);
+    tx.commit();
+    log_line("projector: the projection lock has been held for " +
+             std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - lock_busy_since_).count()) +
+             " s by " + (holders.empty() ? std::string("a session this role cannot see") : describe_holders(holders)));
   }
 
   // Blocks until a notification arrives or the poll interval passes, whichever is first.
@@ -369,6 +558,13 @@ class Projector {
   SteadyClock::time_point last_connect_failure_log_{};
   bool lag_logged_ = false;
   SteadyClock::time_point last_lag_log_{};
+  bool halt_cleared_ = false;             // this process has committed a batch (and so cleared any halt)
+  SteadyClock::time_point last_held_check_{};
+  std::string held_horizon_;              // the horizon events have waited behind since held_since_
+  SteadyClock::time_point held_since_{};
+  bool held_logged_ = false;
+  SteadyClock::time_point last_held_log_{};
+  SteadyClock::time_point lock_busy_since_{};
 };
 
 Status validate(const ProjectorOptions& o) {
@@ -380,6 +576,7 @@ Status validate(const ProjectorOptions& o) {
     return Status::Invalid("batch_size_max must be in [1, " + std::to_string(kProjectorBatchSizeMax) + "]");
   }
   if (o.lag_log_threshold_ms < 0) return Status::Invalid("lag_log_threshold_ms must be >= 0");
+  if (o.held_log_threshold_ms < 0) return Status::Invalid("held_log_threshold_ms must be >= 0");
   if (o.reconnect_backoff_max_ms < kBackoffMinMs || o.reconnect_backoff_max_ms > kProjectorBackoffMsMax) {
     return Status::Invalid("reconnect_backoff_max_ms must be in [" + std::to_string(kBackoffMinMs) + ", " +
                            std::to_string(kProjectorBackoffMsMax) + "]");

@@ -168,7 +168,9 @@ class Rebuild {
     if (!swapped.ok()) return swapped;
 
     // The rebuilt model reflects exactly the replayed events: the checkpoint restarts from them.
-    tx.exec_params("UPDATE projection_checkpoints SET events_applied = 0 WHERE projection_name = $1",
+    // A projector halted by an event it could not apply: the rebuild applied every event, so that is over.
+    tx.exec_params("UPDATE projection_checkpoints SET events_applied = 0, halted_reason = NULL, halted_at = NULL"
+                   " WHERE projection_name = $1",
                    std::string(kCreditRecordsProjection));
     write_checkpoint(tx, kCreditRecordsProjection, last, replayed);
     if (stop_requested_.load()) return stopped();
@@ -186,15 +188,17 @@ class Rebuild {
     return Status::Unavailable("stopped by request; rolled back, the old read model is unchanged");
   }
 
-  // The same key the live projector try-locks per batch, so no batch interleaves with the rebuild.
+  // The checkpoint row lock the live projector takes per batch (kLockCheckpoint*), so no batch interleaves
+  // with the rebuild; waits at most lock_timeout.
   Status take_lock(pqxx::work& tx) {
-    if (tx.exec_params1("SELECT pg_try_advisory_xact_lock($1::bigint)", kCreditRecordsLockKey)[0].as<bool>()) {
-      return Status::Ok();
-    }
+    const std::string projection = kCreditRecordsProjection;
+    if (!tx.exec_params(kLockCheckpointSkipLockedSql, projection).empty()) return Status::Ok();
     log_line("rebuild: waiting up to " + std::to_string(kLockTimeoutS) +
              " s for the credit_records projection lock (held by a projector batch or another rebuild)");
     try {
-      tx.exec_params("SELECT pg_advisory_xact_lock($1::bigint)", kCreditRecordsLockKey);
+      if (tx.exec_params(kLockCheckpointWaitSql, projection).empty()) {
+        return Status::Internal("projection_checkpoints has no row for credit_records: run carbon-ledger migrate");
+      }
     } catch (const pqxx::sql_error& e) {
       if (e.sqlstate() != "55P03") throw;  // lock_not_available: lock_timeout expired
       return Status::Unavailable("the credit_records projection lock stayed held for " +

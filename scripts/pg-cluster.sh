@@ -8,11 +8,14 @@
 # defaults to 5432 and cannot clash; override it with PGCLUSTER_PORT.
 #
 # Usage:
-#   pg-cluster.sh start  DATA_DIR [--fast]  initdb if needed, start (idempotent), create db "ledger"
+#   pg-cluster.sh start  DATA_DIR [--fast]  initdb if needed, start (idempotent), then bootstrap db "ledger"
+#   pg-cluster.sh bootstrap DATA_DIR [DBNAME]  run scripts/bootstrap.sql as the superuser: the ledger's roles
+#                                           and database DBNAME (default ledger) owned by ledger_owner (idempotent)
 #   pg-cluster.sh stop   DATA_DIR           fast shutdown (tolerates "not running" / no cluster)
 #   pg-cluster.sh status DATA_DIR           exit 0 running, 3 stopped, 4 no cluster
-#   pg-cluster.sh url    DATA_DIR [DBNAME]  print a libpq conninfo, e.g.
+#   pg-cluster.sh url    DATA_DIR [DBNAME [ROLE]]  print a libpq conninfo, e.g.
 #                                           host=DATA_DIR/socket port=5432 user=postgres dbname=ledger
+#                                           (ROLE: ledger_owner, ledger_serve, ledger_project, ...; default postgres)
 #   pg-cluster.sh host   DATA_DIR           print the socket directory (for PGHOST)
 #
 # --fast (throwaway clusters only!) turns off fsync, synchronous_commit and full_page_writes.
@@ -34,6 +37,7 @@ if ! [[ $PORT =~ ^[1-9][0-9]{0,4}$ ]] || ((PORT > 65535)); then
   die "PGCLUSTER_PORT must be a port number (1-65535), got '$PORT'"
 fi
 DBNAME_DEFAULT=ledger
+BOOTSTRAP_SQL=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/bootstrap.sql
 PG_SUPERUSER=postgres
 START_TIMEOUT=60   # seconds pg_ctl waits for startup
 STOP_TIMEOUT=60    # seconds pg_ctl waits for a fast shutdown
@@ -186,17 +190,17 @@ psql_q() {
     -h "$(socket_dir "$dir")" -p "$PORT" -U "$PG_SUPERUSER" -d postgres "$@"
 }
 
-ensure_database() {
-  local dir=$1 db=$2 exists
-  exists=$(psql_q "$dir" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'") \
-    || die "cannot connect to the cluster in '$dir' (see $dir/postgres.log)"
-  [[ $exists == 1 ]] && return 0
-  if ! psql_q "$dir" -c "CREATE DATABASE \"$db\"" >/dev/null 2>&1; then
-    # Tolerate a concurrent creator; fail on anything else.
-    exists=$(psql_q "$dir" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'") || true
-    [[ $exists == 1 ]] || die "could not create database '$db' (see $dir/postgres.log)"
-  fi
-  log "created database '$db'"
+# The ledger's roles and a database owned by ledger_owner (scripts/bootstrap.sql, idempotent). The script
+# goes in on stdin, so the postgres user need not be able to read the checkout.
+bootstrap_database() {
+  local dir=$1 db=$2 out
+  out=$(psql_q "$dir" -v dbname="$db" -f - <"$BOOTSTRAP_SQL" 2>&1) \
+    || { printf '%s\n' "$out" >&2; die "scripts/bootstrap.sql failed for database '$db' (see $dir/postgres.log)"; }
+  # Its NOTICEs say what it created or changed; nothing when all was in place already.
+  while IFS= read -r line; do
+    [[ $line == *NOTICE:* && $line != *"already a member"* ]] && log "bootstrap: ${line#*NOTICE:  }"
+  done <<<"$out"
+  return 0
 }
 
 # ---------------------------------------------------------------------------- commands
@@ -290,7 +294,7 @@ cmd_start() {
       die "PostgreSQL failed to start in '$dir' (pg_ctl exit $rc; it waits at most ${START_TIMEOUT}s)"
     fi
   fi
-  ensure_database "$dir" "$DBNAME_DEFAULT"
+  bootstrap_database "$dir" "$DBNAME_DEFAULT"
   log "ready: $(cmd_url "$dir" "$DBNAME_DEFAULT")"
 }
 
@@ -334,10 +338,10 @@ cmd_status() {
 }
 
 cmd_url() {
-  local dir=$1 db=${2:-$DBNAME_DEFAULT} host
+  local dir=$1 db=${2:-$DBNAME_DEFAULT} user=${3:-$PG_SUPERUSER} host
   host=$(socket_dir "$dir")
   [[ $host == *' '* ]] && host="'$host'"   # conninfo quoting for paths with spaces
-  printf 'host=%s port=%s user=%s dbname=%s\n' "$host" "$PORT" "$PG_SUPERUSER" "$db"
+  printf 'host=%s port=%s user=%s dbname=%s\n' "$host" "$PORT" "$user" "$db"
 }
 
 # ---------------------------------------------------------------------------- main
@@ -369,11 +373,21 @@ case $cmd in
     BINDIR=$(find_bindir)
     cmd_status "$DIR" ;;
   url)
-    (($# <= 1)) || die "url: unexpected arguments: $*"
-    if (($# == 1)); then
+    (($# <= 2)) || die "url: unexpected arguments: $*"
+    if (($# >= 1)); then
       [[ $1 =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || die "url: invalid database name '$1'"
     fi
-    cmd_url "$DIR" "${1:-}" ;;
+    if (($# == 2)); then
+      [[ $2 =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || die "url: invalid role name '$2'"
+    fi
+    cmd_url "$DIR" "${1:-}" "${2:-}" ;;
+  bootstrap)
+    (($# <= 1)) || die "bootstrap: unexpected arguments: $*"
+    db=${1:-$DBNAME_DEFAULT}
+    [[ $db =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || die "bootstrap: invalid database name '$db'"
+    BINDIR=$(find_bindir)
+    check_runuser
+    bootstrap_database "$DIR" "$db" ;;
   host)
     (($# == 0)) || die "host: unexpected arguments: $*"
     socket_dir "$DIR" ;;

@@ -2,18 +2,24 @@
 # scripts/run.sh — what `make run` runs: install missing deps, build, make sure a database is
 # available (a private, durable PostgreSQL cluster under .pgdata/ unless DATABASE_URL is set),
 # run `carbon-ledger migrate`, then run `carbon-ledger project` and `carbon-ledger serve` in
-# the background until Ctrl-C (INT/TERM), which stops everything this script started. If either
-# child exits on its own, the other is stopped and the script exits non-zero.
+# the background until Ctrl-C (INT/TERM), which stops everything this script started and exits 0
+# without a word. If either child fails on its own, the other is stopped and the script exits
+# non-zero. Each process logs in as its own database role (README, "Database roles"): migrate and
+# keys as ledger_owner, project as ledger_project, serve as ledger_serve. The private cluster is
+# bootstrapped (scripts/bootstrap.sql) by scripts/pg-cluster.sh start.
 #
 # Environment:
-#   DATABASE_URL       use this database instead of the private cluster (libpq conninfo or URI)
+#   DATABASE_URL       use this database instead of the private cluster (libpq conninfo or URI; its
+#                      bootstrap must have been run). Each process gets it with user=<its role>,
+#                      unless one of these gives its URL in full (e.g. with its own password):
+#   LEDGER_OWNER_DATABASE_URL, LEDGER_SERVE_DATABASE_URL, LEDGER_PROJECT_DATABASE_URL
 #   LEDGER_HTTP_PORT   HTTP port of `serve` on 127.0.0.1 (default 8080)
 #   SANITIZE, BUILD_DIR  as for make (binary: $BUILD_DIR/carbon-ledger)
 #   LEDGER_PGDATA      private cluster directory (default: <repo>/.pgdata)
 #   LEDGER_BIN         binary to run (default: $BUILD_DIR/carbon-ledger)
 #   LEDGER_NO_BUILD=1  skip installing deps and building (use the existing binary)
 #   LEDGER_ADMIN_KEY_FILE  where the admin API key made on first start is kept (default:
-#                      <repo>/.ledger-admin-key, mode 600); printed at every start while it is valid
+#                      <repo>/.ledger-admin-key, mode 600); printed once, when it is created
 set -euo pipefail
 
 ME=run.sh
@@ -42,6 +48,8 @@ STOP_TIMEOUT=15      # seconds per child after SIGTERM, before SIGKILL
 started_cluster=0
 serve_pid=
 project_pid=
+running=0   # set once both services are up: from then on INT/TERM is the normal, silent way to stop
+quiet=0     # a clean stop: cleanup says nothing
 
 # True while PID is a live (non-zombie) process.
 alive() {
@@ -58,7 +66,7 @@ stop_child() {
   local name=$1 pid=$2 i
   [[ -n $pid ]] || return 0
   if alive "$pid"; then
-    log "stopping $name (pid $pid)"
+    ((quiet)) || log "stopping $name (pid $pid)"
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
       alive "$pid" || break
@@ -79,13 +87,27 @@ cleanup() {
   stop_child serve "$serve_pid"
   stop_child project "$project_pid"
   if ((started_cluster)); then
-    "$ROOT/scripts/pg-cluster.sh" stop "$PGDATA_DIR" || log "warning: could not stop PostgreSQL in $PGDATA_DIR"
+    local out
+    out=$("$ROOT/scripts/pg-cluster.sh" stop "$PGDATA_DIR" 2>&1) \
+      || { printf '%s\n' "$out" >&2; log "warning: could not stop PostgreSQL in $PGDATA_DIR"; }
+    ((quiet)) || [[ -z $out ]] || printf '%s\n' "$out" >&2
   fi
   exit "$rc"
 }
+# Ctrl-C (or a TERM) once everything runs is how one stops it: exit 0, no messages. Earlier it is an
+# interruption of the start (130 / 143).
+on_signal() {
+  if ((running)); then
+    quiet=1
+    exit 0
+  fi
+  echo >&2
+  log "interrupted, shutting down"
+  exit "$1"
+}
 trap cleanup EXIT
-trap 'echo >&2; log "interrupted, shutting down"; exit 130' INT
-trap 'log "terminated, shutting down"; exit 143' TERM
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
 
 if [[ ${LEDGER_NO_BUILD:-0} != 1 ]]; then
   scripts/install-deps.sh
@@ -106,39 +128,55 @@ if [[ -z ${DATABASE_URL:-} ]]; then
     log "using the already running cluster in $PGDATA_DIR (it will be left running)"
   fi
   "$ROOT/scripts/pg-cluster.sh" start "$PGDATA_DIR"
-  DATABASE_URL=$("$ROOT/scripts/pg-cluster.sh" url "$PGDATA_DIR")
-  log "DATABASE_URL=$DATABASE_URL"
+  OWNER_URL=$("$ROOT/scripts/pg-cluster.sh" url "$PGDATA_DIR" ledger ledger_owner)
+  SERVE_URL=$("$ROOT/scripts/pg-cluster.sh" url "$PGDATA_DIR" ledger ledger_serve)
+  PROJECT_URL=$("$ROOT/scripts/pg-cluster.sh" url "$PGDATA_DIR" ledger ledger_project)
 else
   log "using DATABASE_URL from the environment"
+  # DATABASE_URL with user=ROLE: appended to a key=value conninfo, or as a URI parameter (the last wins).
+  as_role() {
+    local url=$1 role=$2
+    if [[ $url == postgres://* || $url == postgresql://* ]]; then
+      if [[ $url == *\?* ]]; then printf '%s&user=%s\n' "$url" "$role"; else printf '%s?user=%s\n' "$url" "$role"; fi
+    else
+      printf '%s user=%s\n' "$url" "$role"
+    fi
+  }
+  OWNER_URL=${LEDGER_OWNER_DATABASE_URL:-$(as_role "$DATABASE_URL" ledger_owner)}
+  SERVE_URL=${LEDGER_SERVE_DATABASE_URL:-$(as_role "$DATABASE_URL" ledger_serve)}
+  PROJECT_URL=${LEDGER_PROJECT_DATABASE_URL:-$(as_role "$DATABASE_URL" ledger_project)}
 fi
-export DATABASE_URL
+unset DATABASE_URL   # each command below gets the URL of its own role
+log "DATABASE_URL of migrate and keys: $OWNER_URL"
 
 log "migrating"
-timeout --foreground -k 10 "$MIGRATE_TIMEOUT" "$BIN" migrate \
-  || die "'carbon-ledger migrate' failed (exit $?)"
+DATABASE_URL=$OWNER_URL timeout --foreground -k 10 "$MIGRATE_TIMEOUT" "$BIN" migrate \
+  || die "'carbon-ledger migrate' as ledger_owner failed (exit $?); a database of your own needs the bootstrap first: psql -v dbname=ledger -f scripts/bootstrap.sql (README, \"Database roles\")"
 
-# An admin API key on first start (no active admin key yet), kept in a private file so later starts
-# can print it again; the database stores only its hash.
+# An admin API key on first start (no active admin key yet), kept in a private file; the database
+# stores only its hash. It is printed when it is made; later starts say where it is kept.
 KEY_FILE=${LEDGER_ADMIN_KEY_FILE:-$ROOT/.ledger-admin-key}
-admin_key=
-active_admins=$("$BIN" keys list | awk -F'\t' 'NR > 1 && $3 == "admin" && $5 == "-" { print $1 }') \
+admin_key=       # set only when made by this start
+saved_key_valid=0
+active_admins=$(DATABASE_URL=$OWNER_URL "$BIN" keys list | awk -F'\t' 'NR > 1 && $3 == "admin" && $5 == "-" { print $1 }') \
   || die "'carbon-ledger keys list' failed"
 if [[ -s $KEY_FILE ]]; then
   saved=$(<"$KEY_FILE")
-  if grep -qxF "${saved:4:16}" <<<"$active_admins"; then admin_key=$saved; fi
+  if grep -qxF "${saved:4:16}" <<<"$active_admins"; then saved_key_valid=1; fi
 fi
-if [[ -z $admin_key && -z $active_admins ]]; then
-  admin_key=$("$BIN" keys create --account admin --role admin) || die "'carbon-ledger keys create' failed"
+if ((!saved_key_valid)) && [[ -z $active_admins ]]; then
+  admin_key=$(DATABASE_URL=$OWNER_URL "$BIN" keys create --account admin --role admin) \
+    || die "'carbon-ledger keys create' failed"
   (umask 077 && printf '%s\n' "$admin_key" >"$KEY_FILE")
   log "created an admin API key (saved in $KEY_FILE)"
 fi
 
-"$BIN" project </dev/null &
+DATABASE_URL=$PROJECT_URL "$BIN" project </dev/null &
 project_pid=$!
-log "started projector (pid $project_pid)"
-"$BIN" serve </dev/null &
+log "started projector (pid $project_pid, as ledger_project)"
+DATABASE_URL=$SERVE_URL "$BIN" serve </dev/null &
 serve_pid=$!
-log "started server (pid $serve_pid)"
+log "started server (pid $serve_pid, as ledger_serve)"
 
 child_died() {
   local name=$1 pid=$2 rc=0
@@ -159,13 +197,20 @@ if [[ -n $admin_key ]]; then
   cat >&2 <<EOF
 
 $ME: Carbon Ledger is running at http://127.0.0.1:$PORT  (Ctrl-C stops it)
-$ME: admin API key (kept in $KEY_FILE):
+$ME: a new admin API key (shown only now; kept in $KEY_FILE):
   $admin_key
 $ME: try:
-  KEY=$admin_key
+  KEY=\$(cat $KEY_FILE)
   curl -sS -X POST http://127.0.0.1:$PORT/register -H "Authorization: Bearer \$KEY" -H 'Content-Type: application/json' -d '{"project_name":"Project","registry":"Registry1","vintage":"2023","quantity":100,"serial_number":"SN1234"}'
   curl -sS http://127.0.0.1:$PORT/records/800d4116-9d79-5774-bcc1-b5c8a8b69bcc -H "Authorization: Bearer \$KEY"
-$ME: more keys: DATABASE_URL='$DATABASE_URL' $BIN keys create --account NAME --role issuer|holder|auditor|admin
+$ME: more keys: DATABASE_URL='$OWNER_URL' $BIN keys create --account NAME --role issuer|holder|auditor|admin
+
+EOF
+elif ((saved_key_valid)); then
+  cat >&2 <<EOF
+
+$ME: Carbon Ledger is running at http://127.0.0.1:$PORT  (Ctrl-C stops it)
+$ME: admin API key: in $KEY_FILE  (KEY=\$(cat $KEY_FILE))
 
 EOF
 else
@@ -173,10 +218,12 @@ else
 
 $ME: Carbon Ledger is running at http://127.0.0.1:$PORT  (Ctrl-C stops it)
 $ME: this database already has admin keys (not made by this script); make one for yourself with:
-  DATABASE_URL='$DATABASE_URL' $BIN keys create --account NAME --role admin
+  DATABASE_URL='$OWNER_URL' $BIN keys create --account NAME --role admin
 
 EOF
 fi
+
+running=1
 
 # Wait for either child to exit (a signal interrupts this and runs the INT/TERM trap).
 rc=0
@@ -185,5 +232,11 @@ if [[ ${died:-} == "$serve_pid" ]]; then
   serve_pid=; name=serve
 else
   project_pid=; name=project
+fi
+# serve and project exit 0 only when asked to stop (SIGINT/SIGTERM: a Ctrl-C reaches them as well as
+# this script, and may end one before this script's trap runs): a clean stop of everything.
+if ((rc == 0)); then
+  quiet=1
+  exit 0
 fi
 die "$name exited unexpectedly (exit $rc)"

@@ -10,13 +10,17 @@
 namespace ledger::test {
 namespace {
 
+// A CREATED event's data as migration 0005's CHECK constraints want it, plus a field the tests change.
+constexpr const char* kCreatedData =
+    R"({"project_name": "P", "registry": "R", "vintage": 2021, "quantity": 1, "serial_number": "S", "k": "original"})";
+
 class EventLog : public LedgerFixture {
  protected:
   EventLog() { start_services_in_setup_ = false; }
 
   void InsertEvent(const std::string& stream_id, int version) {
     exec_sql("INSERT INTO events (stream_id, stream_version, event_id, event_type, data) VALUES ('" + stream_id +
-             "', " + std::to_string(version) + ", gen_random_uuid(), 'CREATED', '{\"k\": \"original\"}')");
+             "', " + std::to_string(version) + ", gen_random_uuid(), 'CREATED', '" + kCreatedData + "')");
   }
 
   // Runs `sql` in its own transaction and returns the error message ("" when it succeeded).
@@ -67,11 +71,11 @@ TEST_F(EventLog, TruncateIsRejected) {
 TEST_F(EventLog, StreamVersionsMustBeContiguousAndUnique) {
   InsertEvent(kStream, 1);
   EXPECT_FALSE(ErrorOf("INSERT INTO events (stream_id, stream_version, event_id, event_type, data) VALUES ('" +
-                       std::string(kStream) + "', 3, gen_random_uuid(), 'SOLD', '{}')")
+                       std::string(kStream) + "', 3, gen_random_uuid(), 'SOLD', '{\"buyer\": \"B\"}')")
                    .empty())
       << "version 3 without version 2 must be refused";
   EXPECT_FALSE(ErrorOf("INSERT INTO events (stream_id, stream_version, event_id, event_type, data) VALUES ('" +
-                       std::string(kStream) + "', 1, gen_random_uuid(), 'CREATED', '{}')")
+                       std::string(kStream) + "', 1, gen_random_uuid(), 'CREATED', '" + kCreatedData + "')")
                    .empty())
       << "a second version 1 must be refused";
   EXPECT_EQ(count_events(), 1);

@@ -15,6 +15,14 @@
 namespace ledger::test {
 namespace {
 
+// Events the log's CHECK constraints (migration 0005) admit: a CREATED at version 1, a SOLD after it.
+constexpr const char* kCreatedData =
+    R"({"project_name": "P", "registry": "R", "vintage": 2021, "quantity": 1, "serial_number": "S"})";
+NewEvent test_event(const std::string& stream_id, std::int64_t version) {
+  return NewEvent{stream_id, version, new_event_id(), version == 1 ? "CREATED" : "SOLD",
+                  version == 1 ? kCreatedData : R"({"buyer": "B"})", "{}"};
+}
+
 class EventStore : public LedgerFixture {
  protected:
   EventStore() { start_services_in_setup_ = false; }
@@ -22,7 +30,7 @@ class EventStore : public LedgerFixture {
   // Appends one event in its own transaction and returns that transaction's id.
   std::int64_t AppendCommitted(pqxx::connection& conn, const std::string& stream_id, std::int64_t version) {
     pqxx::work tx(conn);
-    NewEvent e{stream_id, version, new_event_id(), "CREATED", "{}", "{}"};
+    NewEvent e = test_event(stream_id, version);
     EXPECT_TRUE(append_events(tx, {e}).ok());
     const auto xid = tx.exec1("SELECT pg_current_xact_id()::text::bigint")[0].as<std::int64_t>();
     tx.commit();
@@ -68,7 +76,7 @@ TEST_F(EventStore, CatchUpReadOrdersTransactionIdsNumericallyAcrossADigitBoundar
     ASSERT_LE(boundary, 100000000) << "the cluster's transaction ids are too far on for this test";
     burn_xids_until(conn, boundary - 1);
     pqxx::work tx(conn);
-    NewEvent e{stream, 1, new_event_id(), "CREATED", "{}", "{}"};
+    NewEvent e = test_event(stream, 1);
     ASSERT_TRUE(append_events(tx, {e}).ok());
     first = tx.exec1("SELECT pg_current_xact_id()::text::bigint")[0].as<std::int64_t>();
     if (first < boundary) {
@@ -100,7 +108,7 @@ TEST_F(EventStore, CatchUpReadStopsAtTheHorizonOfAnOpenTransaction) {
   pqxx::connection holder_conn(database_url());
   pqxx::connection writer_conn(database_url());
   pqxx::work held(holder_conn);
-  NewEvent early{"11111111-2222-4333-8444-555555555555", 1, new_event_id(), "CREATED", "{}", "{}"};
+  NewEvent early = test_event("11111111-2222-4333-8444-555555555555", 1);
   ASSERT_TRUE(append_events(held, {early}).ok());  // assigned a position first, commits last
   AppendCommitted(writer_conn, "66666666-7777-4888-9999-aaaaaaaaaaaa", 1);
 

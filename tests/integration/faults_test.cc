@@ -142,8 +142,11 @@ class PrivateCluster {
     return ::testing::AssertionSuccess();
   }
 
-  std::string url(const std::string& dbname = "ledger") const {
-    const RunResult url = script({"url", data_dir_, dbname});
+  // As the superuser by default; as `role` for a carbon-ledger process (role_for_command).
+  std::string url(const std::string& dbname = "ledger", const std::string& role = "") const {
+    std::vector<std::string> args{"url", data_dir_, dbname};
+    if (!role.empty()) args.push_back(role);
+    const RunResult url = script(args);
     if (!url.ok()) throw std::runtime_error("pg-cluster.sh url " + url.describe());
     return trim_line(url.out);
   }
@@ -163,11 +166,15 @@ class PrivateCluster {
   bool started_once_ = false;
 };
 
-// serve and project as child processes on a given database (the private cluster's).
+// serve and project as child processes on a given database (the private cluster's), each as its role.
 class Services {
  public:
   Services(std::string database_url, std::string work_dir)
       : database_url_(std::move(database_url)), work_dir_(std::move(work_dir)) {}
+
+  static std::string as(const std::string& url, const char* command) {
+    return conninfo_as(url, role_for_command(command));
+  }
   ~Services() {
     for (auto* process : {&serve_, &projector_}) {
       if (*process) (*process)->send_signal(SIGTERM);
@@ -179,7 +186,7 @@ class Services {
 
   void start_serve() {
     const std::string base = work_dir_ + "/serve" + std::to_string(serve_starts_++);
-    serve_ = Process::start(ledger_binary(), {"serve"}, {{"DATABASE_URL", database_url_}, {"LEDGER_HTTP_PORT", "0"}},
+    serve_ = Process::start(ledger_binary(), {"serve"}, {{"DATABASE_URL", as(database_url_, "serve")}, {"LEDGER_HTTP_PORT", "0"}},
                             base + ".out", base + ".err");
     const auto port = wait_for_listening(*serve_, kStartTimeout);
     if (!port) throw std::runtime_error("carbon-ledger serve did not start; stderr:\n" + serve_->stderr_text());
@@ -188,7 +195,7 @@ class Services {
 
   void start_projector() {
     const std::string base = work_dir_ + "/project" + std::to_string(projector_starts_++);
-    projector_ = Process::start(ledger_binary(), {"project"}, {{"DATABASE_URL", database_url_}}, base + ".out",
+    projector_ = Process::start(ledger_binary(), {"project"}, {{"DATABASE_URL", as(database_url_, "project")}}, base + ".out",
                                 base + ".err");
     wait_until([&] { return !projector_->running() || !projector_->stderr_text().empty(); }, 5s);
   }
@@ -712,10 +719,10 @@ TEST(FaultsPostgresRestart, OutageAnswers503AndServiceRecoversWithEveryAcknowled
   ASSERT_TRUE(cluster.start());
   const std::string url = cluster.url();
   const RunResult migrated =
-      run_to_completion(ledger_binary(), {"migrate"}, {{"DATABASE_URL", url}}, cluster.dir(), 60s);
+      run_to_completion(ledger_binary(), {"migrate"}, {{"DATABASE_URL", conninfo_as(url, kOwnerRole)}}, cluster.dir(), 60s);
   ASSERT_TRUE(migrated.ok()) << "carbon-ledger migrate " << migrated.describe();
   try {
-    set_default_api_key(create_key_with_cli(url, cluster.dir(), "fault-admin", "admin"));
+    set_default_api_key(create_key_with_cli(conninfo_as(url, kOwnerRole), cluster.dir(), "fault-admin", "admin"));
   } catch (const std::exception& e) {
     FAIL() << e.what();
   }
@@ -1105,7 +1112,7 @@ TEST_F(Faults, IdleSessionEndedByPostgresIsNotReportedAsAnUnreachableDatabase) {
   stop_serve();
   const std::string base = work_dir() + "/serve" + std::to_string(serve_starts_++);
   serve_ = Process::start(ledger_binary(), {"serve"},
-                          {{"DATABASE_URL", database_url()}, {"LEDGER_HTTP_PORT", "0"},
+                          {{"DATABASE_URL", role_url(kServeRole)}, {"LEDGER_HTTP_PORT", "0"},
                            {"LEDGER_READER_THREADS", "1"}, {"LEDGER_APPENDER_THREADS", "1"}},
                           base + ".out", base + ".err");
   const auto listening = wait_for_listening(*serve_, kStartTimeout);

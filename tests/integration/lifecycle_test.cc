@@ -32,7 +32,7 @@ TEST_F(LifecycleNoServices, HelpOfEachCommandPrintsUsageAndExitsZero) {
 }
 
 TEST_F(LifecycleNoServices, UnknownCommandExitsNonZero) {
-  const RunResult r = run_to_completion(ledger_binary(), {"frobnicate"}, {{"DATABASE_URL", database_url()}},
+  const RunResult r = run_to_completion(ledger_binary(), {"frobnicate"}, {{"DATABASE_URL", role_url(kOwnerRole)}},
                                         work_dir(), std::chrono::seconds(10));
   EXPECT_FALSE(r.timed_out);
   EXPECT_FALSE(exited_zero(r.wait_status)) << r.describe();
@@ -51,7 +51,7 @@ TEST_F(LifecycleNoServices, MigrateIsIdempotent) {
 TEST_F(LifecycleNoServices, ServeRefusesToStartOnAnUnmigratedDatabase) {
   TestDatabase blank(*admin_);
   auto serve = Process::start(ledger_binary(), {"serve"},
-                              {{"DATABASE_URL", blank.conninfo()}, {"LEDGER_HTTP_PORT", "0"}},
+                              {{"DATABASE_URL", blank.conninfo_as(kServeRole)}, {"LEDGER_HTTP_PORT", "0"}},
                               work_dir() + "/blank.out", work_dir() + "/blank.err");
   const auto status = serve->wait_for(kStartTimeout);
   ASSERT_TRUE(status.has_value()) << "serve kept running on a database without the schema; stderr:\n"
@@ -68,7 +68,7 @@ TEST_F(LifecycleNoServices, ServeRefusesToStartWhenTheSchemaIsBehind) {
   // schema_migrations' columns are the migrator's business: remove its newest row by physical position.
   ledger::test::exec_sql(older.conninfo(), "DELETE FROM schema_migrations WHERE ctid = (SELECT max(ctid) FROM schema_migrations)");
   auto serve = Process::start(ledger_binary(), {"serve"},
-                              {{"DATABASE_URL", older.conninfo()}, {"LEDGER_HTTP_PORT", "0"}},
+                              {{"DATABASE_URL", older.conninfo_as(kServeRole)}, {"LEDGER_HTTP_PORT", "0"}},
                               work_dir() + "/older.out", work_dir() + "/older.err");
   const auto status = serve->wait_for(kStartTimeout);
   ASSERT_TRUE(status.has_value()) << "serve kept running on a schema that is behind; stderr:\n"

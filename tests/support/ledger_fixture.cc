@@ -165,13 +165,13 @@ void LedgerFixture::TearDown() {
   if (!work_dir_.empty() && std::getenv("LEDGER_TEST_KEEP") == nullptr) remove_tree(work_dir_);
 }
 
-Environment LedgerFixture::ledger_env() const {
-  return {{"DATABASE_URL", database_url()}, {"LEDGER_HTTP_PORT", "0"}};
+Environment LedgerFixture::ledger_env(const std::string& command) const {
+  return {{"DATABASE_URL", role_url(role_for_command(command))}, {"LEDGER_HTTP_PORT", "0"}};
 }
 
 void LedgerFixture::start_serve() {
   const std::string base = work_dir_ + "/serve" + std::to_string(serve_starts_++);
-  serve_ = Process::start(ledger_binary(), {"serve"}, ledger_env(), base + ".out", base + ".err");
+  serve_ = Process::start(ledger_binary(), {"serve"}, ledger_env("serve"), base + ".out", base + ".err");
   const auto port = wait_for_listening(*serve_, kStartTimeout);
   if (!port) {
     const std::string state =
@@ -194,7 +194,7 @@ int LedgerFixture::stop_serve() {
 
 void LedgerFixture::start_projector() {
   const std::string base = work_dir_ + "/project" + std::to_string(projector_starts_++);
-  projector_ = Process::start(ledger_binary(), {"project"}, ledger_env(), base + ".out", base + ".err");
+  projector_ = Process::start(ledger_binary(), {"project"}, ledger_env("project"), base + ".out", base + ".err");
   // The contract has no readiness line for the projector. Its first log line (or a short bound) is taken
   // as "started", so a test that stops it right away does not race its signal handler installation.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
@@ -230,12 +230,12 @@ std::string create_key_with_cli(const std::string& database_url, const std::stri
 }
 
 std::string LedgerFixture::create_key(const std::string& account, const std::string& role) {
-  return create_key_with_cli(database_url(), work_dir_, account, role);
+  return create_key_with_cli(role_url(kOwnerRole), work_dir_, account, role);
 }
 
 RunResult LedgerFixture::run_ledger(const std::vector<std::string>& args, std::chrono::milliseconds timeout,
                                     const Environment& extra_env) {
-  Environment env{{"DATABASE_URL", database_url()}};
+  Environment env{{"DATABASE_URL", role_url(role_for_command(args.empty() ? std::string() : args.front()))}};
   env.insert(env.end(), extra_env.begin(), extra_env.end());
   return run_to_completion(ledger_binary(), args, env, work_dir_, timeout);
 }

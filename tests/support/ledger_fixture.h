@@ -56,7 +56,8 @@ bool has_item(const std::vector<std::string>& items, const std::string& item);
 // process exits first or `timeout` passes.
 std::optional<std::uint16_t> wait_for_listening(Process& serve, std::chrono::milliseconds timeout);
 
-// Runs `carbon-ledger keys create --account A --role R` against `database_url` and returns the key it
+// Runs `carbon-ledger keys create --account A --role R` against `database_url` (give the owner's: the
+// fixture's create_key does) and returns the key it
 // prints (stdout, one line). Throws std::runtime_error when it fails or prints anything else.
 std::string create_key_with_cli(const std::string& database_url, const std::string& work_dir,
                                 const std::string& account, const std::string& role);
@@ -71,15 +72,19 @@ class LedgerFixture : public ::testing::Test {
 
   std::uint16_t port() const { return port_; }
   const std::string& work_dir() const { return work_dir_; }
+  // As the superuser, for the tests' own queries; the processes get role_url(role_for_command(...)).
   std::string database_url() const { return db_->conninfo(); }
+  std::string role_url(const std::string& role) const { return db_->conninfo_as(role); }
 
   // --- processes ---
-  Environment ledger_env() const;  // DATABASE_URL (+ LEDGER_HTTP_PORT=0)
+  // DATABASE_URL as the role `command` runs as (+ LEDGER_HTTP_PORT=0).
+  Environment ledger_env(const std::string& command = "serve") const;
   void start_serve();               // throws when it does not come up within kStartTimeout
   int stop_serve();                 // SIGTERM; returns the wait status (SIGKILL after kStopTimeout)
   void start_projector();
   int stop_projector();
   void kill_projector();            // SIGKILL, as in a crash
+  // Runs `carbon-ledger args...` as the role of args[0] (role_for_command).
   RunResult run_ledger(const std::vector<std::string>& args,
                        std::chrono::milliseconds timeout = std::chrono::seconds(60),
                        const Environment& extra_env = {});

@@ -33,6 +33,16 @@ const std::string& ledger_binary() {
   return path;
 }
 
+const char* role_for_command(const std::string& command) {
+  if (command == "serve") return kServeRole;
+  if (command == "project") return kProjectRole;
+  return kOwnerRole;
+}
+
+std::string conninfo_as(const std::string& conninfo, const std::string& role) {
+  return conninfo + " user=" + quote_conninfo_value(role);
+}
+
 std::string AdminEnv::conninfo(const std::string& dbname) const {
   return "host=" + quote_conninfo_value(host) + " port=" + quote_conninfo_value(port) +
          " user=" + quote_conninfo_value(user) + " dbname=" + quote_conninfo_value(dbname);
@@ -57,7 +67,19 @@ TestDatabase::TestDatabase(AdminEnv admin) : admin_(std::move(admin)) {
   static std::atomic<int> counter{0};
   name_ = "ledger_t_" + std::to_string(::getpid()) + "_" + std::to_string(counter.fetch_add(1));
   exec_admin("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");  // a leftover of a recycled pid
-  exec_admin("CREATE DATABASE " + name_);
+  {
+    pqxx::connection connection(admin_.conninfo("postgres"));
+    pqxx::nontransaction tx(connection);
+    const int roles = tx.exec1("SELECT count(*) FROM pg_roles WHERE rolcanlogin AND NOT rolsuper AND rolname IN "
+                               "('ledger_owner', 'ledger_serve', 'ledger_project')")[0]
+                          .as<int>();
+    if (roles != 3) {
+      throw std::runtime_error("the test cluster lacks the login roles ledger_owner, ledger_serve and ledger_project: "
+                               "run scripts/bootstrap.sql on it (make test does, through scripts/pg-cluster.sh start)");
+    }
+  }
+  // As scripts/bootstrap.sql makes the ledger's database; TEMP is revoked by migration 0005.
+  exec_admin("CREATE DATABASE " + name_ + " OWNER ledger_owner");
 }
 
 TestDatabase::~TestDatabase() {
@@ -81,7 +103,7 @@ void TestDatabase::drop() {
 }
 
 RunResult TestDatabase::migrate(const std::string& work_dir) const {
-  return run_to_completion(ledger_binary(), {"migrate"}, {{"DATABASE_URL", conninfo()}}, work_dir,
+  return run_to_completion(ledger_binary(), {"migrate"}, {{"DATABASE_URL", conninfo_as(kOwnerRole)}}, work_dir,
                            std::chrono::seconds(60));
 }
 

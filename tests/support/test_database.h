@@ -1,5 +1,8 @@
 // Throwaway PostgreSQL databases for the integration tests, one per test, on the cluster that `make test`
-// starts and describes in LEDGER_TEST_PGHOST / LEDGER_TEST_PGPORT / LEDGER_TEST_PGUSER (a superuser).
+// starts and describes in LEDGER_TEST_PGHOST / LEDGER_TEST_PGPORT / LEDGER_TEST_PGUSER (a superuser). Each
+// belongs to ledger_owner, as scripts/bootstrap.sql makes them (make test runs it on its cluster), and every
+// carbon-ledger process a test starts logs in as the role `make run` gives it (role_for_command); the
+// tests' own checks connect as the superuser.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +15,15 @@ namespace ledger::test {
 
 // The path of the carbon-ledger binary under test (CARBON_LEDGER_BINARY from CMake).
 const std::string& ledger_binary();
+
+// The database roles of scripts/bootstrap.sql.
+inline constexpr const char* kOwnerRole = "ledger_owner";      // migrate, rebuild, keys
+inline constexpr const char* kServeRole = "ledger_serve";      // serve
+inline constexpr const char* kProjectRole = "ledger_project";  // project
+// The role a `carbon-ledger <command>` process logs in as (ledger_owner for anything but serve / project).
+const char* role_for_command(const std::string& command);
+// `conninfo` with its user replaced by `role` (a later user= wins in a libpq conninfo).
+std::string conninfo_as(const std::string& conninfo, const std::string& role);
 
 struct AdminEnv {
   std::string host;  // a unix socket directory (or a host name)
@@ -37,14 +49,16 @@ class TestDatabase {
 
   const std::string& name() const { return name_; }
   const AdminEnv& admin() const { return admin_; }
-  // The conninfo handed to the binary as DATABASE_URL.
+  // As the cluster's superuser: for the tests' own queries.
   std::string conninfo() const { return admin_.conninfo(name_); }
+  // As `role` (kOwnerRole, kServeRole, kProjectRole, ...): what the binary gets as DATABASE_URL.
+  std::string conninfo_as(const std::string& role) const { return ledger::test::conninfo_as(conninfo(), role); }
 
   // Runs a statement outside any transaction on the maintenance database (postgres), e.g. ALTER DATABASE.
   void exec_admin(const std::string& sql) const;
   void drop();
 
-  // Runs `carbon-ledger migrate` against this database (output files go to `work_dir`).
+  // Runs `carbon-ledger migrate` against this database as ledger_owner (output files go to `work_dir`).
   RunResult migrate(const std::string& work_dir) const;
 
  private:

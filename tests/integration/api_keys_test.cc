@@ -214,6 +214,33 @@ TEST_F(ApiKeys, TheListenerReconnectsAndReloadsAfterLosingItsSession) {
   EXPECT_TRUE(time_until(fresh, false, std::chrono::milliseconds(1000)).has_value());
 }
 
+TEST_F(ApiKeys, APeriodicReloadCatchesAChangeWhoseNotificationNeverCame) {
+  ASSERT_EQ(stop_serve(), 0);
+  const std::string key = create_key("Silently Revoked", "holder");
+  Environment env = ledger_env();
+  env.emplace_back("LEDGER_KEY_RELOAD_INTERVAL_MS", "300");
+  auto serve = Process::start(ledger_binary(), {"serve"}, env, work_dir() + "/serve-reload.out",
+                              work_dir() + "/serve-reload.err");
+  const auto port = wait_for_listening(*serve, kStartTimeout);
+  ASSERT_TRUE(port.has_value()) << serve->stderr_text();
+  ASSERT_EQ(http_request(*port, "GET", any_record_target(), "", bearer(key)).status, 404);
+  // A revocation with its notification switched off (only the tables' owner or a superuser can do that).
+  exec_sql("ALTER TABLE public.api_key_changes DISABLE TRIGGER api_key_changes_notify;"
+           " INSERT INTO public.api_key_changes (key_id, change, actor) VALUES ('" + key.substr(4, 16) +
+           "', 'revoked', 'test');"
+           " ALTER TABLE public.api_key_changes ENABLE TRIGGER api_key_changes_notify");
+  const auto start = Clock::now();
+  int status = 0;
+  while (Clock::now() - start < std::chrono::seconds(3)) {
+    status = http_request(*port, "GET", any_record_target(), "", bearer(key)).status;
+    if (status == 401) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(status, 401) << "not reloaded within 3 s at LEDGER_KEY_RELOAD_INTERVAL_MS=300";
+  EXPECT_EQ(http_request(*port, "GET", any_record_target()).status, 404) << "the admin key still works";
+  serve->terminate();
+}
+
 TEST_F(ApiKeys, ServeRefusesToStartWithMoreActiveKeysThanLEDGER_KEYS_MAX) {
   ASSERT_EQ(stop_serve(), 0);
   create_key("Second", "holder");

@@ -1,20 +1,20 @@
 // Authenticator: turns an "Authorization: Bearer <key>" header into the Actor it stands for, checking the
-// key against the api_keys table. A small in-memory cache means most requests cost one SHA-256 and no
-// database round trip; a revoked (or new) key takes effect within cache_ttl_ms. Thread-safe.
+// key against the active keys held in memory (auth/api_key_set.h), which an ApiKeyListener keeps current
+// from the database on a thread of its own. A check never touches the database: a key that is not ours
+// costs one SHA-256 and a map lookup, and a created or revoked key takes effect within milliseconds of
+// its commit (the `keys` subcommand's NOTIFY). Thread-safe.
 #pragma once
 
-#include <chrono>
 #include <cstddef>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 #include "auth/api_key.h"
-#include "auth/api_key_store.h"
+#include "auth/api_key_listener.h"
+#include "auth/api_key_set.h"
 #include "auth/role.h"
-#include "eventstore/database_workers.h"
+#include "eventstore/status.h"
 
 namespace ledger {
 
@@ -23,36 +23,37 @@ struct AuthResult {
     kOk,           // actor is set
     kMissing,      // no Authorization header: 401
     kInvalid,      // not a Bearer key of ours, unknown, revoked, or a wrong secret: 401
-    kUnavailable,  // the key could not be looked up (database unreachable): 503
+    kUnavailable,  // the keys have not been loaded yet (database unreachable since start): 503
   };
   Kind kind = Kind::kInvalid;
   Actor actor;
   std::string detail;  // for failures, safe to show the client
 };
 
+struct AuthenticatorOptions {
+  std::string database_url;
+  int reload_interval_ms = 30000;   // full reload of the keys this often, besides the notifications
+  std::size_t keys_max = 1000000;   // active keys held in memory at most; more refuses to start
+  int load_timeout_ms = 30000;      // start() waits this long for the first load
+};
+
 class Authenticator {
  public:
-  Authenticator(int cache_ttl_ms, std::size_t cache_entries_max);
+  explicit Authenticator(const AuthenticatorOptions& options);
 
-  // The answer when the header alone or the cache settles it; nullopt when the key's row must be read
-  // (then call verify_with_database on a database thread). `authorization` is nullopt without a header.
-  std::optional<AuthResult> verify_cached(std::optional<std::string_view> authorization);
+  // Loads the keys and starts following changes (see ApiKeyListener::start). Call before serving.
+  Status start();
+  void stop();
 
-  // Reads the key's row (caching it, found or not) and answers. Blocking.
-  AuthResult verify_with_database(WorkerConnection& connection, std::string_view authorization);
+  // Never blocks on the database; the shared lock it takes is held for a map lookup.
+  AuthResult verify(std::optional<std::string_view> authorization) const;
+
+  std::size_t keys_loaded() const { return keys_.size(); }
 
  private:
-  struct CacheEntry {
-    std::optional<ApiKeyRecord> key;  // nullopt: no such key id (cached too, so guessing costs no query)
-    std::chrono::steady_clock::time_point fetched_at;
-  };
-
-  static AuthResult check(const ApiKeyParts& presented, const std::optional<ApiKeyRecord>& stored);
-
-  const std::chrono::milliseconds cache_ttl_;
-  const std::size_t cache_entries_max_;
-  std::mutex mutex_;
-  std::unordered_map<std::string, CacheEntry> cache_;  // by key id
+  const AuthenticatorOptions options_;
+  ApiKeySet keys_;
+  ApiKeyListener listener_;
 };
 
 }  // namespace ledger

@@ -40,8 +40,6 @@ using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 
 constexpr const char* kRetryAfterSeconds = "1";
-constexpr std::size_t kKeyCacheEntriesMax = 10000;  // key ids remembered (found or not); cleared when full
-constexpr std::size_t kAuthQueueLengthMax = 1024;   // key lookups waiting for the database
 
 // Starts blocking work elsewhere with `start(complete)` and resumes the awaiting coroutine on its own
 // executor with what `complete` is given (from any thread). When `start` refuses (a full queue), resumes at
@@ -80,10 +78,15 @@ class Server {
         appender_(options.database_url, DatabaseLimits(), options.appender),
         reader_(options.database_url, DatabaseLimits(), options.reader),
         health_workers_(options.database_url, DatabaseLimits(), 1, 64),
-        authenticator_(options.key_cache_ttl_ms, kKeyCacheEntriesMax),
-        auth_workers_(options.database_url, DatabaseLimits(), 1, kAuthQueueLengthMax) {}
+        authenticator_(AuthenticatorOptions{options.database_url, options.key_reload_interval_ms, options.keys_max}) {}
 
   int run() {
+    // Every active API key in memory before the first request, so no key check ever waits on PostgreSQL.
+    if (Status keys = authenticator_.start(); !keys.ok()) {
+      std::fprintf(stderr, "serve: %s: %s\n", keys.IsInvalid() ? "refusing to start" : "API keys not loaded yet",
+                   keys.message().c_str());
+      if (keys.IsInvalid()) return 1;
+    }
     tcp::acceptor acceptor(io_);
     beast::error_code ec;
     const auto address = net::ip::make_address(options_.address, ec);
@@ -128,7 +131,7 @@ class Server {
     appender_.stop();
     reader_.stop();
     health_workers_.stop();
-    auth_workers_.stop();
+    authenticator_.stop();
     std::fprintf(stderr, "serve: stopped\n");
     return 0;
   }
@@ -318,18 +321,8 @@ class Server {
     // business; here only who it is.
     std::optional<std::string_view> authorization;
     if (req.count(http::field::authorization) > 0) authorization = req[http::field::authorization];
-    std::optional<AuthResult> auth = authenticator_.verify_cached(authorization);
-    if (!auth.has_value()) {
-      std::function<AuthResult(WorkerConnection&)> lookup = [this, header = std::string(*authorization)](
-                                                                WorkerConnection& connection) {
-        return authenticator_.verify_with_database(connection, header);
-      };
-      AuthResult busy;
-      busy.kind = AuthResult::Kind::kUnavailable;
-      busy.detail = "the server is at its limit of queued key checks; retry shortly";
-      auth = co_await run_on_database<AuthResult>(auth_workers_, std::move(lookup), std::move(busy));
-    }
-    if (auth->kind != AuthResult::Kind::kOk) co_return auth_failure_response(*auth, version);
+    const AuthResult auth = authenticator_.verify(authorization);  // in memory: no database work
+    if (auth.kind != AuthResult::Kind::kOk) co_return auth_failure_response(auth, version);
 
     switch (route.kind) {
       case Route::Kind::kHealth:
@@ -339,7 +332,7 @@ class Server {
       case Route::Kind::kRegister:
       case Route::Kind::kSell:
       case Route::Kind::kRetire:
-        co_return co_await handle_command(req, route, request_id, auth->actor);
+        co_return co_await handle_command(req, route, request_id, auth.actor);
       case Route::Kind::kUnknown:
         break;
     }
@@ -512,8 +505,7 @@ class Server {
   CreditAppender appender_;
   RecordReader reader_;
   DatabaseWorkers health_workers_;  // its own connection, so /healthz answers even when the queues are full
-  Authenticator authenticator_;
-  DatabaseWorkers auth_workers_;    // reads api_keys on a cache miss, on its own connection
+  Authenticator authenticator_;     // the active API keys in memory, kept current on a thread of its own
   std::atomic<std::size_t> connections_{0};
   std::atomic<std::size_t> requests_in_flight_{0};
   std::atomic<bool> stopping_{false};

@@ -25,7 +25,8 @@ struct ServerOptions {
   int idle_timeout_ms = 30000;              // keep-alive connections with no request are closed after this
   int write_timeout_ms = 10000;
   int shutdown_grace_ms = 10000;            // in-flight requests get this long to finish on SIGINT/SIGTERM
-  int key_cache_ttl_ms = 5000;              // an API key's row is re-read after this (revocation delay bound)
+  int key_reload_interval_ms = 30000;       // all API keys are re-read this often, besides on every NOTIFY
+  std::size_t keys_max = 1000000;           // active API keys held in memory at most; beyond: refuse to start
   // Set by the process's own signal handler before the server's takes over: a stop asked for during
   // start-up is honoured instead of lost.
   const std::atomic<bool>* stop_requested = nullptr;

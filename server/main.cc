@@ -8,9 +8,13 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <pwd.h>
+#include <unistd.h>
 
 #include "auth/api_key.h"
 #include "auth/api_key_store.h"
@@ -76,8 +80,10 @@ constexpr const char* kServeHelp =
     "  LEDGER_READER_THREADS         GET threads, one PostgreSQL connection each; concurrent lookups\n"
     "                                share one query (default 1)\n"
     "  LEDGER_MAX_CONNECTIONS        open client connections before answering 503 (default 1024)\n"
-    "  LEDGER_KEY_CACHE_TTL_MS       an API key's row is re-read after this long, so a revoked key stops\n"
-    "                                working within it (default 5000; 0 reads it on every request)\n";
+    "  LEDGER_KEY_RELOAD_INTERVAL_MS every active API key is held in memory and re-read this often, besides\n"
+    "                                at once on every change `keys` makes (NOTIFY) (default 30000)\n"
+    "  LEDGER_KEYS_MAX               active API keys held in memory at most; more refuses to start\n"
+    "                                (default 1000000)\n";
 
 constexpr const char* kProjectHelp =
     "usage: carbon-ledger project\n"
@@ -103,23 +109,29 @@ constexpr const char* kRebuildHelp =
     "  LEDGER_REBUILD_BATCH_SIZE     events per read; the records they finish are written in one COPY (default 20000)\n";
 
 constexpr const char* kKeysHelp =
-    "usage: carbon-ledger keys create --account NAME --role ROLE\n"
+    "usage: carbon-ledger keys create --account NAME --role ROLE [--actor WHO]\n"
     "       carbon-ledger keys list\n"
-    "       carbon-ledger keys revoke KEY_ID\n"
+    "       carbon-ledger keys revoke KEY_ID [--actor WHO]\n"
     "\n"
     "API keys for the HTTP API (Authorization: Bearer <key>). Only a hash of each key is stored.\n"
     "  create   makes a key for account NAME with role issuer, holder, auditor or admin, and prints the key,\n"
     "           alone, on stdout: the only time it is shown (KEY=$(carbon-ledger keys create ...)).\n"
-    "  list     prints every key: id, account, role, created, revoked (never the key itself).\n"
-    "  revoke   revokes the key with this id (the 16 hex digits after clk_); serve stops accepting it\n"
-    "           within LEDGER_KEY_CACHE_TTL_MS.\n"
+    "  list     prints every key: id, account, role, created, revoked, created by, revoked by (never the\n"
+    "           key itself; \"by\" is the database login and the actor).\n"
+    "  revoke   revokes the key with this id (the 16 hex digits after clk_), for good. Revoking it again\n"
+    "           changes nothing.\n"
+    "  --actor  who is asking, recorded with the change beside the database login (default: the OS user).\n"
+    "\n"
+    "Every change is appended to api_key_changes (append-only: never updated or deleted) in a transaction\n"
+    "that also notifies serve (NOTIFY api_keys_changed); create and revoke return once every running serve\n"
+    "has confirmed it applied the change (2 s at most; a note on stderr says when some did not).\n"
     "\n"
     "Roles: issuer registers credits and becomes their holder; holder sells and retires the credits it holds\n"
     "(selling makes the buyer's account the holder); auditor reads everything and changes nothing; admin may\n"
     "do everything.\n"
     "\n"
     "environment:\n"
-    "  DATABASE_URL   required (the database owner's role: ledger_service may only read api_keys)\n";
+    "  DATABASE_URL   required (as the schema owner, ledger_owner: serve's role may only read the keys)\n";
 
 // Reads an integer setting in [min, max]; exits with a message naming the variable when it is not one.
 long long env_integer(const char* name, long long fallback, long long min, long long max) {
@@ -179,9 +191,27 @@ ledger::Status with_connection(const std::string& url, const std::function<ledge
   }
 }
 
+// Who runs `keys` when --actor does not say: the OS user.
+std::string default_actor() {
+  if (const passwd* pw = getpwuid(geteuid()); pw != nullptr && pw->pw_name != nullptr && *pw->pw_name != '\0') {
+    return pw->pw_name;
+  }
+  return "uid " + std::to_string(geteuid());
+}
+
+// The change is committed either way; a serve that did not confirm applies it at its next full reload.
+void note_unconfirmed(const ledger::KeyChangeApplied& applied) {
+  if (applied.confirmed >= applied.listening) return;
+  std::fprintf(stderr,
+               "keys: %d of %d running serve processes confirmed the change within %d ms; the others apply it "
+               "at their next reload (LEDGER_KEY_RELOAD_INTERVAL_MS) at the latest\n",
+               applied.confirmed, applied.listening, ledger::kKeyChangeConfirmTimeoutMs);
+}
+
 int cmd_keys(const Args& args) {
   if (args.empty()) return usage_error(kKeysHelp, "keys needs create, list or revoke");
   const std::string& action = args[0];
+  std::optional<std::string> actor_arg;
   if (action == "create") {
     std::string account;
     std::string role_text;
@@ -189,7 +219,12 @@ int cmd_keys(const Args& args) {
       const bool has_value = i + 1 < args.size();
       if (args[i] == "--account" && has_value) account = args[++i];
       else if (args[i] == "--role" && has_value) role_text = args[++i];
+      else if (args[i] == "--actor" && has_value) actor_arg = args[++i];
       else return usage_error(kKeysHelp, "keys create: unexpected argument '" + args[i] + "'");
+    }
+    const std::string actor = actor_arg.value_or(default_actor());
+    if (ledger::Status valid = ledger::validate_actor(actor); !valid.ok()) {
+      return usage_error(kKeysHelp, "--actor: " + valid.message());
     }
     if (account.empty() || role_text.empty()) return usage_error(kKeysHelp, "keys create needs --account and --role");
     const std::optional<ledger::Role> role = ledger::parse_role(role_text);
@@ -202,8 +237,11 @@ int cmd_keys(const Args& args) {
     const std::string url = require_database_url();
     if (!schema_ready("keys", url)) return 1;
     std::string key;
+    ledger::KeyChangeApplied applied;
     const ledger::Status status = with_connection(
-        url, [&](pqxx::connection& connection) { return ledger::create_api_key(connection, account, *role, &key); });
+        url, [&](pqxx::connection& connection) {
+          return ledger::create_api_key(connection, account, *role, actor, &key, &applied);
+        });
     if (!status.ok()) {
       std::fprintf(stderr, "carbon-ledger keys create: %s\n", status.message().c_str());
       return 1;
@@ -211,29 +249,45 @@ int cmd_keys(const Args& args) {
     std::printf("%s\n", key.c_str());
     std::fprintf(stderr, "keys: created a key with role %s for account \"%s\" (id %s); it is shown only this once\n",
                  role_text.c_str(), account.c_str(), ledger::parse_api_key(key)->key_id.c_str());
+    note_unconfirmed(applied);
     return 0;
   }
   if (action == "list" || action == "revoke") {
-    if (action == "list" && args.size() != 1) return usage_error(kKeysHelp, "keys list takes no arguments");
-    if (action == "revoke" && args.size() != 2) return usage_error(kKeysHelp, "keys revoke takes one KEY_ID");
+    std::string key_id;
+    for (std::size_t i = 1; i < args.size(); ++i) {
+      if (action == "revoke" && args[i] == "--actor" && i + 1 < args.size()) actor_arg = args[++i];
+      else if (action == "revoke" && key_id.empty() && args[i].rfind("--", 0) != 0) key_id = args[i];
+      else return usage_error(kKeysHelp, "keys " + action + ": unexpected argument '" + args[i] + "'");
+    }
+    if (action == "revoke" && key_id.empty()) return usage_error(kKeysHelp, "keys revoke takes one KEY_ID");
+    const std::string actor = actor_arg.value_or(default_actor());
+    if (ledger::Status valid = ledger::validate_actor(actor); !valid.ok()) {
+      return usage_error(kKeysHelp, "--actor: " + valid.message());
+    }
     const std::string url = require_database_url();
     if (!schema_ready("keys", url)) return 1;
     std::vector<ledger::ApiKeyRecord> keys;
+    bool already_revoked = false;
+    ledger::KeyChangeApplied applied;
     const ledger::Status status = with_connection(url, [&](pqxx::connection& connection) {
-      return action == "list" ? ledger::list_api_keys(connection, &keys) : ledger::revoke_api_key(connection, args[1]);
+      return action == "list" ? ledger::list_api_keys(connection, &keys)
+                              : ledger::revoke_api_key(connection, key_id, actor, &already_revoked, &applied);
     });
     if (!status.ok()) {
       std::fprintf(stderr, "carbon-ledger keys %s: %s\n", action.c_str(), status.message().c_str());
       return status.IsNotFound() ? 3 : 1;
     }
     if (action == "revoke") {
-      std::fprintf(stderr, "keys: revoked %s\n", args[1].c_str());
+      std::fprintf(stderr, already_revoked ? "keys: %s was already revoked\n" : "keys: revoked %s\n", key_id.c_str());
+      note_unconfirmed(applied);
       return 0;
     }
-    std::printf("key_id\taccount\trole\tcreated_at\trevoked_at\n");
+    // The first five columns as before; who made each change after them.
+    std::printf("key_id\taccount\trole\tcreated_at\trevoked_at\tcreated_by\trevoked_by\n");
     for (const ledger::ApiKeyRecord& k : keys) {
-      std::printf("%s\t%s\t%s\t%s\t%s\n", k.key_id.c_str(), k.account.c_str(), ledger::role_name(k.role),
-                  k.created_at.c_str(), k.revoked_at.value_or("-").c_str());
+      std::printf("%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.key_id.c_str(), k.account.c_str(), ledger::role_name(k.role),
+                  k.created_at.c_str(), k.revoked_at.value_or("-").c_str(), k.created_by.c_str(),
+                  k.revoked_by.value_or("-").c_str());
     }
     return 0;
   }
@@ -293,7 +347,13 @@ int cmd_serve() {
   // records, 3 runs each).
   options.reader.threads = static_cast<std::size_t>(env_integer("LEDGER_READER_THREADS", 1, 1, 64));
   options.connections_max = static_cast<std::size_t>(env_integer("LEDGER_MAX_CONNECTIONS", 1024, 1, 100000));
-  options.key_cache_ttl_ms = static_cast<int>(env_integer("LEDGER_KEY_CACHE_TTL_MS", 5000, 0, 3600000));
+  if (const char* old = std::getenv("LEDGER_KEY_CACHE_TTL_MS"); old != nullptr && *old != '\0') {
+    std::fprintf(stderr, "serve: LEDGER_KEY_CACHE_TTL_MS is no longer used: every key is held in memory and "
+                         "changes apply at once (see LEDGER_KEY_RELOAD_INTERVAL_MS)\n");
+  }
+  options.key_reload_interval_ms =
+      static_cast<int>(env_integer("LEDGER_KEY_RELOAD_INTERVAL_MS", 30000, 100, 3600000));
+  options.keys_max = static_cast<std::size_t>(env_integer("LEDGER_KEYS_MAX", 1000000, 1, 10000000));
   options.stop_requested = &g_stop_requested;
   if (!schema_ready("serve", options.database_url)) return 1;
   if (g_stop_requested.load()) return 0;

@@ -139,7 +139,7 @@ TEST_F(AuthApi, ARevokedKeyStopsWorkingWithinTheCacheTime) {
     if (status == 401) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  EXPECT_EQ(status, 401) << "still accepted 8 s after revocation (cache time is 5 s)";
+  EXPECT_EQ(status, 401) << "still accepted 8 s after revocation";
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - revoked_at).count();
   EXPECT_LE(ms, 6000) << "the revoked key was accepted for " << ms << " ms";
   EXPECT_EQ(http("POST", "/register", CreditSpec().to_json(), bearer(key)).status, 401);

@@ -74,7 +74,15 @@ constexpr const char* kServeHelp =
     "  LEDGER_COMMAND_QUEUE_MAX      commands waiting for a batch before answering 503 (default 4096)\n"
     "  LEDGER_READER_THREADS         GET threads, one PostgreSQL connection each; concurrent lookups\n"
     "                                share one query (default 1)\n"
-    "  LEDGER_MAX_CONNECTIONS        open client connections before answering 503 (default 1024)\n"
+    "  LEDGER_MAX_CONNECTIONS        open client connections; beyond, a new one gets a canned 503 and is\n"
+    "                                closed unread (default 1024; lowered to fit RLIMIT_NOFILE, which serve\n"
+    "                                raises to its hard limit, less descriptors kept for the database)\n"
+    "  LEDGER_MAX_CONNECTIONS_PER_PEER  open connections from one client address, same answer beyond\n"
+    "                                (default a quarter of LEDGER_MAX_CONNECTIONS)\n"
+    "  LEDGER_HTTP_IDLE_TIMEOUT_MS   a keep-alive connection whose next request has not begun within this\n"
+    "                                is closed (default 5000)\n"
+    "  LEDGER_COMMANDS_IN_FLIGHT_PER_KEY_MAX  commands one API key may have queued or being applied;\n"
+    "                                beyond: 429 with Retry-After (default 64)\n"
     "  LEDGER_KEY_CACHE_TTL_MS       an API key's row is re-read after this long, so a revoked key stops\n"
     "                                working within it (default 5000; 0 reads it on every request)\n";
 
@@ -270,6 +278,11 @@ int cmd_serve() {
   // records, 3 runs each).
   options.reader.threads = static_cast<std::size_t>(env_integer("LEDGER_READER_THREADS", 1, 1, 64));
   options.connections_max = static_cast<std::size_t>(env_integer("LEDGER_MAX_CONNECTIONS", 1024, 1, 100000));
+  options.connections_per_peer_max =
+      static_cast<std::size_t>(env_integer("LEDGER_MAX_CONNECTIONS_PER_PEER", 0, 0, 100000));
+  options.idle_timeout_ms = static_cast<int>(env_integer("LEDGER_HTTP_IDLE_TIMEOUT_MS", 5000, 1, 3600000));
+  options.commands_in_flight_per_key_max =
+      static_cast<std::size_t>(env_integer("LEDGER_COMMANDS_IN_FLIGHT_PER_KEY_MAX", 64, 1, 1000000));
   options.key_cache_ttl_ms = static_cast<int>(env_integer("LEDGER_KEY_CACHE_TTL_MS", 5000, 0, 3600000));
   options.stop_requested = &g_stop_requested;
   if (!schema_ready("serve", options.database_url)) return 1;

@@ -267,6 +267,49 @@ TEST_F(HttpFront, ConnectionOverTheCapIsAnsweredAtAcceptWithoutReadingARequest) 
   EXPECT_EQ(ok->status, 200);
 }
 
+TEST_F(HttpFront, ConnectionCapLeavesDescriptorsForDatabaseReconnects) {
+  // serve under a hard descriptor limit of 256 (it cannot raise it), asked for 1024 connections.
+  stop_serve();
+  Environment env = ledger_env();
+  env.push_back({"LEDGER_MAX_CONNECTIONS", "1024"});
+  env.push_back({"LEDGER_MAX_CONNECTIONS_PER_PEER", "1024"});
+  env.push_back({"LEDGER_HTTP_IDLE_TIMEOUT_MS", "60000"});
+  const std::string base = work_dir() + "/serve" + std::to_string(serve_starts_++);
+  serve_ = Process::start("/usr/bin/prlimit", {"--nofile=256:256", "--", ledger_binary_path(), "serve"}, env,
+                          base + ".out", base + ".err");
+  const auto listening = wait_for_listening(*serve_, kStartTimeout);
+  ASSERT_TRUE(listening.has_value()) << serve_->stderr_text();
+  port_ = *listening;
+  const std::string log = serve_->stderr_text();
+  EXPECT_NE(log.find("RLIMIT_NOFILE) 256"), std::string::npos) << log;
+  EXPECT_NE(log.find("LEDGER_MAX_CONNECTIONS lowered from 1024 to"), std::string::npos) << log;
+  // One keep-alive connection, opened first, for the commands below.
+  Fd mine = connect_from("127.0.0.1", port());
+  auto first = roundtrip(mine.fd, post_request("/register", admin_key_, register_body("FD-0")));
+  ASSERT_TRUE(first.has_value());
+  ASSERT_EQ(first->status, 201) << first->body;
+  // Another client takes every slot there is and more.
+  std::vector<Fd> hog;
+  for (int i = 0; i < 300; ++i) hog.push_back(connect_from("127.0.0.5", port()));
+  std::this_thread::sleep_for(300ms);
+  // Every database session of the service is cut: its next command must open a new connection.
+  exec_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+           "AND pid <> pg_backend_pid() AND backend_type = 'client backend'");
+  int status = 0;
+  std::string body;
+  const auto deadline = Clock::now() + 5s;
+  for (int i = 1; Clock::now() < deadline; ++i) {
+    const auto reply = roundtrip(mine.fd, post_request("/register", admin_key_, register_body("FD-" + std::to_string(i))));
+    ASSERT_TRUE(reply.has_value()) << "no answer on the held connection";
+    status = reply->status;
+    body = reply->body;
+    if (status == 201) break;
+    std::this_thread::sleep_for(200ms);
+  }
+  EXPECT_EQ(status, 201) << "the service reconnects although clients hold every connection slot: " << body
+                         << "\n" << serve_->stderr_text().substr(0, 4000);
+}
+
 TEST_F(HttpFront, IdleConnectionsAreClosedAfterTheIdleTimeout) {
   ASSERT_NO_FATAL_FAILURE(restart_serve({{"LEDGER_HTTP_IDLE_TIMEOUT_MS", "300"}}));
   // Between keep-alive requests...

@@ -17,21 +17,23 @@ AccessLog::AccessLog(int fd) : fd_(fd) {
   writer_ = std::thread([this] { run(); });
 }
 
-AccessLog::~AccessLog() {
+AccessLog::~AccessLog() { stop(); }
+
+void AccessLog::stop() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_ = true;
   }
   stopping_.store(true);
   wake_.notify_one();
-  writer_.join();  // bounded: the writer gives up on the fd after kAccessLogStopGraceMs once stopping
+  if (writer_.joinable()) writer_.join();  // bounded: the writer gives up after kAccessLogStopGraceMs
 }
 
 void AccessLog::append(std::string_view line) {
   bool wake = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (buffer_.size() + line.size() + 1 > kAccessLogBufferBytesMax) {
+    if (stop_ || buffer_.size() + line.size() + 1 > kAccessLogBufferBytesMax) {
       ++dropped_;
       ++dropped_unreported_;
       return;

@@ -36,6 +36,9 @@ class AccessLog {
   void append(std::string_view line);
   // Asks the writer to write out what is buffered now. Thread-safe; does not wait for it.
   void flush();
+  // Writes what is buffered (waiting at most kAccessLogStopGraceMs for the fd) and stops the writer; lines
+  // appended later are dropped. Idempotent; not concurrent with itself.
+  void stop();
   // Lines dropped so far because the buffer was full.
   std::uint64_t dropped() const;
 

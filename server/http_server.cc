@@ -98,8 +98,8 @@ class Server {
         authenticator_(options.key_cache_ttl_ms, kKeyCacheEntriesMax),
         auth_workers_(options.database_url, DatabaseLimits(), 1, kAuthQueueLengthMax),
         connection_slots_(options.connections_max, options.connections_per_peer_max),
-        // The total is bounded by the command queue (a refused submit releases at once); per key is the cap.
-        command_slots_(static_cast<std::size_t>(-1), options.commands_in_flight_per_key_max),
+        // A connection has one request in flight at a time, so the total never binds; per key does.
+        command_slots_(options.connections_max, options.commands_in_flight_per_key_max),
         refusal_total_(canned_refusal("the server holds " + std::to_string(options.connections_max) +
                                       " connections already; retry shortly")),
         refusal_peer_(canned_refusal("this address holds " + std::to_string(options.connections_per_peer_max) +
@@ -148,6 +148,7 @@ class Server {
     for (std::size_t i = 1; i < options_.io_threads; ++i) threads.emplace_back([this] { io_.run(); });
     io_.run();
     for (auto& t : threads) t.join();
+    access_log_.stop();  // its last lines before "stopped"
     appender_.stop();
     reader_.stop();
     health_workers_.stop();
@@ -277,9 +278,15 @@ class Server {
       ++requests_in_flight_;
       std::string request_id = sanitize_request_id(req["X-Request-Id"]);
       if (request_id.empty()) request_id = new_uuid_v4();
-      Response res = co_await handle(req, request_id);
       // A request refused for its head (repeated or missing Host, ...) is not trusted to frame the next one.
-      const bool keep_alive = req.keep_alive() && !stopping_ && res.result() != http::status::bad_request;
+      const std::optional<Problem> bad_head = head_problem(req);
+      Response res;
+      if (bad_head) {
+        res = problem_response(*bad_head, req.version(), false);
+      } else {
+        res = co_await handle(req, request_id);
+      }
+      const bool keep_alive = req.keep_alive() && !stopping_ && !bad_head;
       res.version(req.version());
       res.keep_alive(keep_alive);
       res.set("X-Request-Id", request_id);
@@ -390,17 +397,19 @@ class Server {
     return res;
   }
 
-  net::awaitable<Response> handle(const Request& req, const std::string& request_id) {
-    const unsigned version = req.version();
+  // Repeated singleton fields, a missing or invalid Host: checked before anything else reads the head.
+  static std::optional<Problem> head_problem(const Request& req) {
     RequestHead head;
-    head.version = version;
+    head.version = req.version();
     for (std::size_t i = 0; i < kSingletonFields.size(); ++i) {
       head.counts[i] = req.count(beast::string_view(kSingletonFields[i].data(), kSingletonFields[i].size()));
     }
     if (head.counts[0] == 1) head.host = req[http::field::host];
-    if (std::optional<Problem> bad_head = check_request_head(head)) {
-      co_return problem_response(*bad_head, version, false);
-    }
+    return check_request_head(head);
+  }
+
+  net::awaitable<Response> handle(const Request& req, const std::string& request_id) {
+    const unsigned version = req.version();
     const Route route = match_route(req.target());
     if (route.kind == Route::Kind::kUnknown) {
       co_return problem_response({404, "not-found", "Not found", "no endpoint at this path"}, version, true);

@@ -22,7 +22,7 @@ struct ServerOptions {
   // Open connections from one peer address; beyond: the same. 0: a quarter of connections_max (at least 1).
   std::size_t connections_per_peer_max = 0;
   // Commands (register, sell, retire) one API key may have waiting or being applied; beyond: 429.
-  std::size_t commands_in_flight_per_key_max = 64;
+  std::size_t commands_in_flight_per_key_max = 128;  // bench/soak: 128 connections, one key
   std::uint64_t body_limit_bytes = 64 * 1024;
   std::uint32_t header_limit_bytes = 8 * 1024;
   int read_timeout_ms = 10000;              // a whole request, from its first byte, must arrive within this

@@ -82,7 +82,7 @@ constexpr const char* kServeHelp =
     "  LEDGER_HTTP_IDLE_TIMEOUT_MS   a keep-alive connection whose next request has not begun within this\n"
     "                                is closed (default 5000)\n"
     "  LEDGER_COMMANDS_IN_FLIGHT_PER_KEY_MAX  commands one API key may have queued or being applied;\n"
-    "                                beyond: 429 with Retry-After (default 64)\n"
+    "                                beyond: 429 with Retry-After (default 128)\n"
     "  LEDGER_KEY_CACHE_TTL_MS       an API key's row is re-read after this long, so a revoked key stops\n"
     "                                working within it (default 5000; 0 reads it on every request)\n";
 
@@ -282,7 +282,7 @@ int cmd_serve() {
       static_cast<std::size_t>(env_integer("LEDGER_MAX_CONNECTIONS_PER_PEER", 0, 0, 100000));
   options.idle_timeout_ms = static_cast<int>(env_integer("LEDGER_HTTP_IDLE_TIMEOUT_MS", 5000, 1, 3600000));
   options.commands_in_flight_per_key_max =
-      static_cast<std::size_t>(env_integer("LEDGER_COMMANDS_IN_FLIGHT_PER_KEY_MAX", 64, 1, 1000000));
+      static_cast<std::size_t>(env_integer("LEDGER_COMMANDS_IN_FLIGHT_PER_KEY_MAX", 128, 1, 1000000));
   options.key_cache_ttl_ms = static_cast<int>(env_integer("LEDGER_KEY_CACHE_TTL_MS", 5000, 0, 3600000));
   options.stop_requested = &g_stop_requested;
   if (!schema_ready("serve", options.database_url)) return 1;

@@ -104,14 +104,21 @@ RecordReader::RecordReader(const std::string& database_url, const DatabaseLimits
         return lookup;
       }) {}
 
-Status ping_database(WorkerConnection& connection) {
+Status ping_database(WorkerConnection& connection, std::optional<std::string>* projector_halted_reason) {
   Status status;
   for (int attempt = 1; attempt <= 2; ++attempt) {  // a second try replaces a session PostgreSQL ended
     pqxx::connection* conn = connection.get(&status);
     if (conn == nullptr) return status;
     try {
       pqxx::nontransaction tx(*conn);
-      tx.exec1("SELECT 1");
+      const pqxx::row row = tx.exec1(
+          "SELECT string_agg(projection_name || ': ' || halted_reason, '; ' ORDER BY projection_name)"
+          " FROM projection_checkpoints WHERE halted_reason IS NOT NULL");
+      if (row[0].is_null()) {
+        projector_halted_reason->reset();
+      } else {
+        *projector_halted_reason = row[0].as<std::string>();
+      }
       return Status::Ok();
     } catch (const std::exception& e) {
       connection.discard();

@@ -31,7 +31,9 @@ class RecordReader : public BatchWorkers<std::string, RecordLookup> {
   RecordReader(const std::string& database_url, const DatabaseLimits& limits, const BatchOptions& options);
 };
 
-// A cheap round trip proving PostgreSQL answers (for /healthz).
-Status ping_database(WorkerConnection& connection);
+// A cheap round trip proving PostgreSQL answers (for /healthz); also reads whether a projector has halted
+// on a row it cannot apply (projection_checkpoints.halted_reason): *projector_halted_reason is then set to
+// "<projection>: <reason>", else reset.
+Status ping_database(WorkerConnection& connection, std::optional<std::string>* projector_halted_reason);
 
 }  // namespace ledger

@@ -22,8 +22,111 @@ std::string_view trim_ows(std::string_view s) {
 
 }  // namespace
 
+std::string_view origin_form(std::string_view target) {
+  auto starts_with_scheme = [&target](std::string_view scheme) {
+    if (target.size() < scheme.size()) return false;
+    for (std::size_t i = 0; i < scheme.size(); ++i) {
+      if (std::tolower(static_cast<unsigned char>(target[i])) != scheme[i]) return false;
+    }
+    return true;
+  };
+  std::size_t authority = 0;
+  if (starts_with_scheme("http://")) authority = 7;
+  else if (starts_with_scheme("https://")) authority = 8;
+  else return target;
+  const std::size_t path = target.find_first_of("/?", authority);
+  if (path == std::string_view::npos) return "/";
+  return target.substr(path);
+}
+
+namespace {
+
+// RFC 3986 uri-host [":" port], loosely: reg-name / IPv4 characters, or an IP-literal in brackets, then
+// an optional port of digits. Empty is allowed (RFC 9110 7.2: a target URI without authority).
+bool valid_host(std::string_view host) {
+  if (host.size() > 255) return false;
+  std::string_view name = host;
+  std::string_view port;
+  if (!name.empty() && name.front() == '[') {
+    const std::size_t close = name.find(']');
+    if (close == std::string_view::npos) return false;
+    for (char c : name.substr(1, close - 1)) {
+      if (!(std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.')) return false;
+    }
+    std::string_view rest = name.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return false;
+      port = rest.substr(1);
+    }
+  } else {
+    const std::size_t colon = name.rfind(':');
+    if (colon != std::string_view::npos) {
+      port = name.substr(colon + 1);
+      name = name.substr(0, colon);
+    }
+    for (char c : name) {
+      const bool unreserved = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' ||
+                              c == '~';
+      const bool sub_delim = std::string_view("!$&'()*+,;=").find(c) != std::string_view::npos;
+      if (!unreserved && !sub_delim && c != '%') return false;
+    }
+  }
+  if (port.size() > 5) return false;
+  for (char c : port) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<Problem> check_request_head(const RequestHead& head) {
+  for (std::size_t i = 0; i < kSingletonFields.size(); ++i) {
+    if (head.counts[i] <= 1) continue;
+    const std::string field(kSingletonFields[i]);
+    Problem problem{400, "repeated-header", "Header field sent more than once",
+                    "the request has " + std::to_string(head.counts[i]) + " " + field +
+                        " header fields; send exactly one"};
+    problem.errors.push_back({field, "must appear at most once"});
+    return problem;
+  }
+  if (head.counts[0] == 0 && head.version >= 11) {
+    Problem problem{400, "missing-host", "Host header field required",
+                    "an HTTP/1.1 request must carry a Host header field (RFC 9112 3.2)"};
+    problem.errors.push_back({"Host", "is required in HTTP/1.1"});
+    return problem;
+  }
+  if (head.counts[0] == 1 && !valid_host(head.host)) {
+    Problem problem{400, "invalid-host", "Invalid Host header field", "Host must be host[:port]"};
+    problem.errors.push_back({"Host", "must be host[:port]"});
+    return problem;
+  }
+  return std::nullopt;
+}
+
+bool role_may_send(Role role, Route::Kind kind) {
+  const bool command = kind == Route::Kind::kRegister || kind == Route::Kind::kSell || kind == Route::Kind::kRetire;
+  if (!command) return true;
+  if (role == Role::kAuditor) return false;
+  if (role == Role::kHolder && kind == Route::Kind::kRegister) return false;
+  return true;
+}
+
+Problem role_forbidden_problem(Role role, Route::Kind kind) {
+  Problem problem{403, "forbidden", "Not allowed for this key", ""};
+  if (role == Role::kAuditor) {
+    problem.detail = "the auditor role reads the ledger and changes nothing";
+  } else if (role == Role::kHolder && kind == Route::Kind::kRegister) {
+    problem.detail = "the holder role cannot register credits; an issuer (or admin) key is needed";
+  } else {
+    problem.detail = std::string("the ") + role_name(role) + " role cannot send this command";
+  }
+  return problem;
+}
+
 Route match_route(std::string_view target) {
   Route route;
+  target = origin_form(target);
   const std::size_t query = target.find('?');
   std::string_view path = target.substr(0, query);
   if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
@@ -86,9 +189,15 @@ std::optional<VersionPrecondition> parse_if_match(std::string_view value) {
     }
     if (tag.size() < 2 || tag.front() != '"' || tag.back() != '"') return std::nullopt;
     tag = tag.substr(1, tag.size() - 2);
-    if (tag.find('"') != std::string_view::npos) return std::nullopt;
+    // etagc = %x21 / %x23-7E / obs-text (RFC 9110 8.8.3)
+    for (char c : tag) {
+      const auto u = static_cast<unsigned char>(c);
+      if (u == '"' || u < 0x21 || u == 0x7f) return std::nullopt;
+    }
     any_tag = true;
-    if (weak || tag.empty() || tag.size() > 18) continue;  // syntactically fine, can never match
+    // Syntactically fine but can never match: weak, or not the exact text of a version this server sends
+    // (a leading zero makes a different string).
+    if (weak || tag.empty() || tag.size() > 18 || (tag.size() > 1 && tag[0] == '0')) continue;
     std::int64_t version = 0;
     bool digits = true;
     for (char c : tag) {
@@ -187,6 +296,26 @@ std::string problem_json(const Problem& problem) {
   }
   writer.EndObject();
   return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+std::optional<Problem> health_problem(const HealthStatus& status, std::chrono::steady_clock::time_point now,
+                                      int stale_after_ms) {
+  const std::string slug = "database-unavailable";
+  const std::string title = "The ledger database is unavailable";
+  if (status.checked_at == std::chrono::steady_clock::time_point{}) {
+    return Problem{503, slug, title, "the database has not been checked yet; retry shortly"};
+  }
+  const auto age_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - status.checked_at).count();
+  if (age_ms > stale_after_ms) {
+    return Problem{503, slug, title,
+                   "the last database check finished " + std::to_string(age_ms) + " ms ago (more than " +
+                       std::to_string(stale_after_ms) + " ms): the database is not answering"};
+  }
+  if (!status.database_ok) return Problem{503, slug, title, status.database_detail};
+  if (status.projector_halted_reason.has_value()) {
+    return Problem{503, "projector-halted", "The projector has stopped", *status.projector_halted_reason};
+  }
+  return std::nullopt;
 }
 
 Problem command_problem(const CreditCommandResult& result) {

@@ -2,40 +2,21 @@
 // tested directly: routing, header parsing, and the JSON bodies of responses (RFC 9457 problems included).
 #pragma once
 
+#include <array>
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "auth/role.h"
 #include "command/credit.h"
 #include "command/credit_commands.h"
 #include "command/credit_request.h"
 
 namespace ledger {
-
-struct Route {
-  enum class Kind { kRegister, kSell, kRetire, kGetRecord, kHealth, kUnknown };
-  Kind kind = Kind::kUnknown;
-  std::string id;             // the {id} path segment as sent, for kSell / kRetire / kGetRecord
-  const char* method = "";    // the one method the route takes ("POST" or "GET")
-};
-
-// Matches a request target (query string ignored, one trailing '/' allowed).
-Route match_route(std::string_view target);
-
-// Parses an If-Match header value: `*` or a list of strong entity tags like "3". Weak tags (W/"3") never
-// match (RFC 9110 strong comparison). nullopt when the value is malformed.
-std::optional<VersionPrecondition> parse_if_match(std::string_view value);
-
-// True when a Content-Type names JSON (application/json or any +json type), parameters ignored.
-bool is_json_content_type(std::string_view content_type);
-
-// A request id from the client's X-Request-Id when it is short and printable; otherwise empty.
-std::string sanitize_request_id(std::string_view value);
-
-// {"id","project_name","registry","vintage","quantity","serial_number","status","version","holder"}
-std::string credit_json(const std::string& id, const CreditState& state);
 
 struct Problem {
   int status = 500;
@@ -48,7 +29,81 @@ struct Problem {
   std::optional<std::string> confusable_with;  // 409: the id of the credit a new one looks like
 };
 
+struct Route {
+  enum class Kind { kRegister, kSell, kRetire, kGetRecord, kHealth, kUnknown };
+  Kind kind = Kind::kUnknown;
+  std::string id;             // the {id} path segment as sent, for kSell / kRetire / kGetRecord
+  const char* method = "";    // the one method the route takes ("POST" or "GET")
+};
+
+// Matches a request target (query string ignored, one trailing '/' allowed). An absolute-form target
+// (RFC 9112 3.2.2: "http://host:port/records/x") is routed on its path.
+Route match_route(std::string_view target);
+
+// The origin-form part ("/path?query") of a request target: an absolute-form target ("http://a/b" or
+// "https://a/b", scheme case-insensitive) loses its scheme and authority ("http://a" alone gives "/");
+// anything else is returned as is.
+std::string_view origin_form(std::string_view target);
+
+// Header fields a request may carry at most once: not lists (RFC 9110 5.3), so two lines cannot be
+// combined, and picking one would let a proxy and this server read different requests.
+inline constexpr std::array<std::string_view, 4> kSingletonFields = {"Host", "Authorization", "Content-Type",
+                                                                     "X-Request-Id"};
+
+// What the server needs to know about a request head to check it before routing.
+struct RequestHead {
+  unsigned version = 11;                                 // 10 or 11
+  std::array<std::size_t, kSingletonFields.size()> counts{};  // lines of each kSingletonFields entry
+  std::string_view host;                                  // the Host value when counts[0] == 1
+};
+
+// 400 when a singleton field is repeated, when an HTTP/1.1 request has no Host (RFC 9112 3.2), or when
+// Host is not a valid uri-host[:port]. nullopt when the head is fine.
+std::optional<Problem> check_request_head(const RequestHead& head);
+
+// True when `role` may ever send a command of this route (register, sell, retire), whatever the credit:
+// auditors never may, holders never register. Refused before queueing, so such a key costs no database
+// work. Which credit a key may change is still the decider's business.
+bool role_may_send(Role role, Route::Kind kind);
+// The 403 answering a command the key's role can never send.
+Problem role_forbidden_problem(Role role, Route::Kind kind);
+
+// Parses an If-Match header value: `*` or a list of strong entity tags like "3". Weak tags (W/"3") never
+// match (RFC 9110 strong comparison); entity tags compare as strings, so only the exact text of an ETag
+// this server sends ("2", never "02" or "+2") names a version. nullopt when the value is malformed.
+// Several If-Match lines are one list (RFC 9110 5.3): join them with ", " before calling.
+std::optional<VersionPrecondition> parse_if_match(std::string_view value);
+
+// True when a Content-Type names JSON (application/json or any +json type), parameters ignored.
+bool is_json_content_type(std::string_view content_type);
+
+// A request id from the client's X-Request-Id when it is short and printable; otherwise empty.
+std::string sanitize_request_id(std::string_view value);
+
+// {"id","project_name","registry","vintage","quantity","serial_number","status","version","holder"}
+std::string credit_json(const std::string& id, const CreditState& state);
+
+
 std::string problem_json(const Problem& problem);
+
+// What GET /healthz answers from: one background probe refreshes it every kHealthProbeIntervalMs (so an
+// outage shows within a tenth of a second), and a health check costs no database work however often it
+// is asked.
+inline constexpr int kHealthProbeIntervalMs = 100;  // one SELECT 1 each: a constant load, however many ask
+inline constexpr int kHealthStaleAfterMs = 3000;  // a status older than this (probe stuck) is unhealthy
+
+struct HealthStatus {
+  bool database_ok = false;
+  std::string database_detail;                          // why not, when !database_ok
+  std::chrono::steady_clock::time_point checked_at{};   // epoch: never probed yet
+  // Set when the projector has stopped on an event it cannot apply (which one, and why); /healthz is
+  // then unhealthy and says so.
+  std::optional<std::string> projector_halted_reason;
+};
+
+// nullopt when healthy at `now`; otherwise the 503 problem (database down, status stale, projector halted).
+std::optional<Problem> health_problem(const HealthStatus& status, std::chrono::steady_clock::time_point now,
+                                      int stale_after_ms = kHealthStaleAfterMs);
 
 // The problem answering a failed command (any kind but kCreated/kApplied).
 Problem command_problem(const CreditCommandResult& result);

@@ -1,6 +1,8 @@
 // The only translation unit that includes Beast: keep it that way, builds stay fast.
 #include "server/http_server.h"
 
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,7 +11,9 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <future>
 #include <memory>
+#include <mutex>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -18,6 +22,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "auth/api_key.h"
 #include "auth/authenticator.h"
 #include "command/credit_appender.h"
 #include "command/credit_commands.h"
@@ -28,6 +33,7 @@
 #include "query/record_query.h"
 #include "server/access_log.h"
 #include "server/http_api.h"
+#include "server/slot_limiter.h"
 
 namespace ledger {
 namespace {
@@ -40,6 +46,15 @@ using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 
 constexpr const char* kRetryAfterSeconds = "1";
+constexpr std::size_t kFirstBytesReadMax = 4096;    // read at once when an idle connection's next request begins
+
+// The whole answer to a connection refused at accept: written with one non-blocking send, nothing read.
+std::string canned_refusal(const std::string& detail) {
+  const std::string body = problem_json({503, "too-many-connections", "Too many connections", detail});
+  return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\nRetry-After: " +
+         std::string(kRetryAfterSeconds) + "\r\nConnection: close\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
+}
 
 // Starts blocking work elsewhere with `start(complete)` and resumes the awaiting coroutine on its own
 // executor with what `complete` is given (from any thread). When `start` refuses (a full queue), resumes at
@@ -78,7 +93,15 @@ class Server {
         appender_(options.database_url, DatabaseLimits(), options.appender),
         reader_(options.database_url, DatabaseLimits(), options.reader),
         health_workers_(options.database_url, DatabaseLimits(), 1, 64),
-        authenticator_(AuthenticatorOptions{options.database_url, options.key_reload_interval_ms, options.keys_max}) {}
+        authenticator_(AuthenticatorOptions{options.database_url, options.key_reload_interval_ms, options.keys_max}),
+        connection_slots_(options.connections_max, options.connections_per_peer_max),
+        // A connection has one request in flight at a time, so the total never binds; per key does.
+        command_slots_(options.connections_max, options.commands_in_flight_per_key_max),
+        refusal_total_(canned_refusal("the server holds " + std::to_string(options.connections_max) +
+                                      " connections already; retry shortly")),
+        refusal_peer_(canned_refusal("this address holds " + std::to_string(options.connections_per_peer_max) +
+                                     " connections already (the most one address may); close some or retry "
+                                     "shortly")) {}
 
   int run() {
     // Every active API key in memory before the first request, so no key check ever waits on PostgreSQL.
@@ -94,6 +117,7 @@ class Server {
       std::fprintf(stderr, "serve: LEDGER_HTTP_ADDRESS '%s' is not an IP address\n", options_.address.c_str());
       return 2;
     }
+    check_health_before_listening();
     const tcp::endpoint endpoint(address, options_.port);
     acceptor.open(endpoint.protocol(), ec);
     if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
@@ -109,12 +133,12 @@ class Server {
     std::fflush(stderr);
 
     net::co_spawn(io_, accept_loop(acceptor), net::detached);
-    net::co_spawn(io_, flush_access_log_periodically(), net::detached);
+    net::co_spawn(io_, probe_health_periodically(), net::detached);
 
     net::signal_set signals(io_, SIGINT, SIGTERM);
     signals.async_wait([this, &acceptor](const beast::error_code& error, int signal_number) {
       if (error) return;
-      std::fprintf(stderr, "serve: signal %d, finishing in-flight requests\n", signal_number);
+      log_line("serve: signal " + std::to_string(signal_number) + ", finishing in-flight requests");
       stopping_ = true;
       beast::error_code ignored;
       acceptor.close(ignored);
@@ -127,7 +151,7 @@ class Server {
     for (std::size_t i = 1; i < options_.io_threads; ++i) threads.emplace_back([this] { io_.run(); });
     io_.run();
     for (auto& t : threads) t.join();
-    access_log_.flush();
+    access_log_.stop();  // its last lines before "stopped"
     appender_.stop();
     reader_.stop();
     health_workers_.stop();
@@ -145,8 +169,8 @@ class Server {
       co_await timer.async_wait(net::use_awaitable);
     }
     if (requests_in_flight_.load() > 0) {
-      std::fprintf(stderr, "serve: %zu requests still in flight after %d ms, stopping anyway\n",
-                   requests_in_flight_.load(), options_.shutdown_grace_ms);
+      log_line("serve: " + std::to_string(requests_in_flight_.load()) + " requests still in flight after " +
+               std::to_string(options_.shutdown_grace_ms) + " ms, stopping anyway");
     }
     io_.stop();
   }
@@ -157,39 +181,73 @@ class Server {
       if (ec) {
         if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
         // Out of descriptors and the like: pause rather than spin, then keep serving.
-        std::fprintf(stderr, "serve: accept failed: %s\n", ec.message().c_str());
+        log_line("serve: accept failed: " + ec.message());
         net::steady_timer timer(io_, std::chrono::milliseconds(50));
         co_await timer.async_wait(net::use_awaitable);
         continue;
       }
+      // Admission happens here, before anything is read: a connection over a cap costs one descriptor for
+      // the moment of one non-blocking send, never a coroutine, a buffer or a parse.
+      beast::error_code peer_ec;
+      const tcp::endpoint peer_endpoint = socket.remote_endpoint(peer_ec);
+      if (peer_ec) continue;  // already gone; the socket closes as it leaves scope
+      std::string peer = peer_address(peer_endpoint.address());
+      const SlotLimiter::Outcome admitted = connection_slots_.try_acquire(peer);
+      if (admitted != SlotLimiter::Outcome::kAcquired) {
+        refuse_connection(socket, admitted == SlotLimiter::Outcome::kTotalFull ? refusal_total_ : refusal_peer_);
+        continue;
+      }
+      SlotHold hold(&connection_slots_, peer);
       auto executor = socket.get_executor();
-      net::co_spawn(executor, session(beast::tcp_stream(std::move(socket))),
-                    [](std::exception_ptr e) {
+      net::co_spawn(executor, session(beast::tcp_stream(std::move(socket)), std::move(hold)),
+                    [this](std::exception_ptr e) {
                       if (!e) return;
                       try {
                         std::rethrow_exception(e);
                       } catch (const std::exception& ex) {
-                        std::fprintf(stderr, "serve: session ended by exception: %s\n", ex.what());
+                        log_line(std::string("serve: session ended by exception: ") + ex.what());
                       }
                     });
     }
   }
 
-  // One coroutine per connection (the shape of Beast's awaitable server example).
-  net::awaitable<void> session(beast::tcp_stream stream) {
-    struct ConnectionCount {
-      std::atomic<std::size_t>& n;
-      ~ConnectionCount() { --n; }
-    } count{connections_};
-    const bool over_capacity = ++connections_ > options_.connections_max;
+  // IPv4 peers of an IPv6 socket count as their IPv4 address, so one client is one key either way.
+  static std::string peer_address(const net::ip::address& address) {
+    if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+      return net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6()).to_string();
+    }
+    return address.to_string();
+  }
+
+  // Writes the canned 503 if the socket takes it at once (it always has room for that little), then
+  // closes; what the client sent stays unread.
+  template <typename Socket>
+  static void refuse_connection(Socket& socket, const std::string& answer) {
+    (void)::send(socket.native_handle(), answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    beast::error_code ignored;
+    socket.shutdown(net::socket_base::shutdown_both, ignored);
+    socket.close(ignored);
+  }
+
+  // One coroutine per connection (the shape of Beast's awaitable server example). `slot` is its place
+  // under the connection caps, given back when the session ends.
+  net::awaitable<void> session(beast::tcp_stream stream, SlotHold slot) {
+    (void)slot;
     beast::flat_buffer buffer;
-    bool first = true;
     for (;;) {
       http::request_parser<http::string_body> parser;
       parser.body_limit(options_.body_limit_bytes);
       parser.header_limit(options_.header_limit_bytes);
-      stream.expires_after(std::chrono::milliseconds(first ? options_.read_timeout_ms : options_.idle_timeout_ms));
-      first = false;
+      if (buffer.size() == 0) {
+        // A request must begin within the idle timeout (shorter than the read timeout), on a new
+        // connection as between keep-alive requests, so idle connections do not hold their slot for long.
+        stream.expires_after(std::chrono::milliseconds(options_.idle_timeout_ms));
+        auto [idle_ec, n] = co_await stream.async_read_some(buffer.prepare(kFirstBytesReadMax),
+                                                            net::as_tuple(net::use_awaitable));
+        if (idle_ec) break;  // closed, reset, or idle too long
+        buffer.commit(n);
+      }
+      stream.expires_after(std::chrono::milliseconds(options_.read_timeout_ms));
       auto [ec, bytes] = co_await http::async_read(stream, buffer, parser, net::as_tuple(net::use_awaitable));
       (void)bytes;
       if (ec == http::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout ||
@@ -223,21 +281,21 @@ class Server {
       ++requests_in_flight_;
       std::string request_id = sanitize_request_id(req["X-Request-Id"]);
       if (request_id.empty()) request_id = new_uuid_v4();
+      // A request refused for its head (repeated or missing Host, ...) is not trusted to frame the next one.
+      const std::optional<Problem> bad_head = head_problem(req);
       Response res;
-      if (over_capacity) {
-        res = problem_response({503, "too-many-connections", "Too many connections",
-                                "the server holds " + std::to_string(options_.connections_max) +
-                                    " connections already; retry shortly"},
-                               req.version(), false);
-        res.set(http::field::retry_after, kRetryAfterSeconds);
+      if (bad_head) {
+        res = problem_response(*bad_head, req.version(), false);
       } else {
         res = co_await handle(req, request_id);
       }
-      const bool keep_alive = req.keep_alive() && !stopping_ && !over_capacity;
+      const bool keep_alive = req.keep_alive() && !stopping_ && !bad_head;
       res.version(req.version());
       res.keep_alive(keep_alive);
       res.set("X-Request-Id", request_id);
       res.prepare_payload();
+      // HEAD: the GET's header fields, Content-Length included, and no body (RFC 9110 9.3.2).
+      if (req.method() == http::verb::head) res.body().clear();
       log_request(req.method_string(), req.target(), res.result_int(), started, request_id);
       stream.expires_after(std::chrono::milliseconds(options_.write_timeout_ms));
       auto [write_ec, written] = co_await http::async_write(stream, res, net::as_tuple(net::use_awaitable));
@@ -277,13 +335,51 @@ class Server {
                                                                                sizeof line - 1)));
   }
 
-  net::awaitable<void> flush_access_log_periodically() {
+  // Everything the server says while serving goes through the access log's thread: an Asio thread
+  // never waits for stderr.
+  void log_line(const std::string& line) { access_log_.append(line); }
+
+  // The one database check behind /healthz, on its own connection, one at a time. A check that hangs
+  // leaves the status to go stale, which /healthz reports as unhealthy.
+  // One health check, on a database thread (blocking; bounded by the session's statement timeout).
+  static HealthStatus check_health(WorkerConnection& connection) {
+    HealthStatus status;
+    const Status ping = ping_database(connection, &status.projector_halted_reason);
+    status.database_ok = ping.ok();
+    status.database_detail = ping.message();
+    status.checked_at = std::chrono::steady_clock::now();
+    return status;
+  }
+
+  void set_health(HealthStatus status) {
+    std::lock_guard<std::mutex> lock(health_mutex_);
+    health_ = std::move(status);
+  }
+
+  // Before listening, so the first /healthz already has an answer. Waits at most kHealthStaleAfterMs
+  // (on the main thread; Asio is not running yet); a check still running then finishes into nothing.
+  void check_health_before_listening() {
+    auto done = std::make_shared<std::promise<HealthStatus>>();
+    std::future<HealthStatus> result = done->get_future();
+    if (!health_workers_.submit([done](WorkerConnection& c) { done->set_value(check_health(c)); })) return;
+    if (result.wait_for(std::chrono::milliseconds(kHealthStaleAfterMs)) == std::future_status::ready) {
+      set_health(result.get());
+    }
+  }
+
+  // The one database check behind /healthz, on its own connection, one at a time. A check that hangs
+  // leaves the status to go stale, which /healthz reports as unhealthy.
+  net::awaitable<void> probe_health_periodically() {
     net::steady_timer timer(io_);
     for (;;) {
-      timer.expires_after(std::chrono::milliseconds(kAccessLogFlushIntervalMs));
+      timer.expires_after(std::chrono::milliseconds(kHealthProbeIntervalMs));
       auto [ec] = co_await timer.async_wait(net::as_tuple(net::use_awaitable));
       if (ec) co_return;
-      access_log_.flush();
+      std::function<HealthStatus(WorkerConnection&)> check = [](WorkerConnection& c) { return check_health(c); };
+      HealthStatus busy;  // unhealthy, with the reason (the queue only ever holds this probe's job)
+      busy.database_detail = "the health check could not be queued";
+      busy.checked_at = std::chrono::steady_clock::now();
+      set_health(co_await run_on_database<HealthStatus>(health_workers_, std::move(check), std::move(busy)));
     }
   }
 
@@ -302,20 +398,34 @@ class Server {
     return res;
   }
 
+  // Repeated singleton fields, a missing or invalid Host: checked before anything else reads the head.
+  static std::optional<Problem> head_problem(const Request& req) {
+    RequestHead head;
+    head.version = req.version();
+    for (std::size_t i = 0; i < kSingletonFields.size(); ++i) {
+      head.counts[i] = req.count(beast::string_view(kSingletonFields[i].data(), kSingletonFields[i].size()));
+    }
+    if (head.counts[0] == 1) head.host = req[http::field::host];
+    return check_request_head(head);
+  }
+
   net::awaitable<Response> handle(const Request& req, const std::string& request_id) {
-    const Route route = match_route(req.target());
     const unsigned version = req.version();
+    const Route route = match_route(req.target());
     if (route.kind == Route::Kind::kUnknown) {
       co_return problem_response({404, "not-found", "Not found", "no endpoint at this path"}, version, true);
     }
-    if (req.method_string() != route.method) {
-      Response res = problem_response({405, "method-not-allowed", "Method not allowed",
-                                       "this path takes " + std::string(route.method)},
+    // HEAD wherever GET: the same answer, its body left out when written.
+    const bool get_like = std::string_view(route.method) == "GET";
+    const bool method_ok = req.method_string() == route.method || (get_like && req.method() == http::verb::head);
+    if (!method_ok) {
+      const std::string allow = get_like ? "GET, HEAD" : route.method;
+      Response res = problem_response({405, "method-not-allowed", "Method not allowed", "this path takes " + allow},
                                       version, true);
-      res.set(http::field::allow, route.method);
+      res.set(http::field::allow, allow);
       co_return res;
     }
-    if (route.kind == Route::Kind::kHealth) co_return co_await handle_health(version);
+    if (route.kind == Route::Kind::kHealth) co_return handle_health(version);
 
     // Every other endpoint needs an API key. Which credits the key's account may change is the decider's
     // business; here only who it is.
@@ -331,8 +441,25 @@ class Server {
         co_return co_await handle_get_record(route, version);  // every role may read
       case Route::Kind::kRegister:
       case Route::Kind::kSell:
-      case Route::Kind::kRetire:
+      case Route::Kind::kRetire: {
+        // What the key's role can never do is refused here: no queue slot, no database work.
+        if (!role_may_send(auth.actor.role, route.kind)) {
+          co_return problem_response(role_forbidden_problem(auth.actor.role, route.kind), version, true);
+        }
+        // Each key gets a bounded share of the command queue.
+        std::string key = key_identity(*authorization, auth.actor);
+        if (command_slots_.try_acquire(key) != SlotLimiter::Outcome::kAcquired) {
+          Response res = problem_response(
+              {429, "too-many-commands", "Too many commands in flight for this key",
+               "this key already has " + std::to_string(options_.commands_in_flight_per_key_max) +
+                   " commands waiting or being applied; wait for their answers, then retry"},
+              version, true);
+          res.set(http::field::retry_after, kRetryAfterSeconds);
+          co_return res;
+        }
+        SlotHold in_flight(&command_slots_, std::move(key));
         co_return co_await handle_command(req, route, request_id, auth.actor);
+      }
       case Route::Kind::kUnknown:
         break;
     }
@@ -355,19 +482,27 @@ class Server {
     return res;
   }
 
-  net::awaitable<Response> handle_health(unsigned version) {
-    // Named, not a temporary inside co_await: GCC 12 destroys such temporaries twice.
-    std::function<Status(WorkerConnection&)> ping = [](WorkerConnection& c) { return ping_database(c); };
-    Status busy = Status::Unavailable("the database queue is full");
-    Status status = co_await run_on_database<Status>(health_workers_, std::move(ping), std::move(busy));
-    if (!status.ok()) {
-      Response res = problem_response({503, "database-unavailable", "The ledger database is unavailable",
-                                       status.message()},
-                                      version, true);
-      res.set(http::field::retry_after, kRetryAfterSeconds);
-      co_return res;
+  // The key id of a Bearer key of ours (so two keys of one account get a share each), else the account.
+  static std::string key_identity(std::string_view authorization, const Actor& actor) {
+    if (std::optional<std::string_view> token = bearer_token(authorization)) {
+      if (std::optional<ApiKeyParts> parts = parse_api_key(*token)) return "key:" + parts->key_id;
     }
-    co_return json_response(http::status::ok, R"({"status":"ok"})", version);
+    return "account:" + actor.account;
+  }
+
+  // Answers from the status the probe keeps fresh: no database work per request.
+  Response handle_health(unsigned version) {
+    HealthStatus status;
+    {
+      std::lock_guard<std::mutex> lock(health_mutex_);
+      status = health_;
+    }
+    if (std::optional<Problem> problem = health_problem(status, std::chrono::steady_clock::now())) {
+      Response res = problem_response(*problem, version, true);
+      res.set(http::field::retry_after, kRetryAfterSeconds);
+      return res;
+    }
+    return json_response(http::status::ok, R"({"status":"ok"})", version);
   }
 
   net::awaitable<Response> handle_get_record(const Route& route, unsigned version) {
@@ -403,7 +538,7 @@ class Server {
       case RecordLookup::Kind::kInternal:
         break;
     }
-    std::fprintf(stderr, "serve: record lookup failed: %s\n", lookup.detail.c_str());
+    log_line("serve: record lookup failed: " + lookup.detail);
     co_return problem_response({500, "internal-error", "Internal error", "the record could not be read"}, version,
                                true);
   }
@@ -439,7 +574,13 @@ class Server {
     command.request_id = request_id;
     command.actor = actor;
     if (req.count(http::field::if_match) > 0) {
-      std::optional<VersionPrecondition> if_match = parse_if_match(req[http::field::if_match]);
+      // Several If-Match lines are one comma-separated list (RFC 9110 5.3).
+      std::string if_match_value;
+      for (auto [it, end] = req.equal_range(http::field::if_match); it != end; ++it) {
+        if (!if_match_value.empty()) if_match_value += ", ";
+        if_match_value.append(it->value().data(), it->value().size());
+      }
+      std::optional<VersionPrecondition> if_match = parse_if_match(if_match_value);
       if (!if_match.has_value()) {
         Problem problem{400, "invalid-if-match", "Invalid If-Match header",
                         "If-Match takes * or entity tags like \"2\" (the version from an ETag)"};
@@ -489,7 +630,7 @@ class Server {
       co_return res;
     }
     if (result.kind == Kind::kInternal) {
-      std::fprintf(stderr, "serve: command failed request_id=%s: %s\n", request_id.c_str(), result.detail.c_str());
+      log_line("serve: command failed request_id=" + request_id + ": " + result.detail);
     }
     Response res = problem_response(command_problem(result), version, true);
     if (result.kind == Kind::kUnavailable || result.kind == Kind::kOutcomeUnknown) {
@@ -506,15 +647,61 @@ class Server {
   RecordReader reader_;
   DatabaseWorkers health_workers_;  // its own connection, so /healthz answers even when the queues are full
   Authenticator authenticator_;     // the active API keys in memory, kept current on a thread of its own
-  std::atomic<std::size_t> connections_{0};
+  SlotLimiter connection_slots_;    // open connections, in total and per peer address
+  SlotLimiter command_slots_;       // commands in flight per API key
+  const std::string refusal_total_;  // canned answers of refused connections
+  const std::string refusal_peer_;
+  std::mutex health_mutex_;
+  HealthStatus health_;             // guarded by health_mutex_; written by probe_health_periodically
   std::atomic<std::size_t> requests_in_flight_{0};
   std::atomic<bool> stopping_{false};
 };
 
 }  // namespace
 
+void fit_connection_limits(ServerOptions* options) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    const rlim_t before = limit.rlim_cur;
+    // An unlimited hard limit is not a value the kernel takes for the soft one: stop at a million.
+    const rlim_t target = limit.rlim_max == RLIM_INFINITY ? std::max<rlim_t>(before, 1048576) : limit.rlim_max;
+    if (before != RLIM_INFINITY && before < target) {
+      limit.rlim_cur = target;
+      if (setrlimit(RLIMIT_NOFILE, &limit) != 0) getrlimit(RLIMIT_NOFILE, &limit);
+    }
+    std::fprintf(stderr, "serve: descriptor limit (RLIMIT_NOFILE) %llu (was %llu, hard %llu)\n",
+                 static_cast<unsigned long long>(limit.rlim_cur), static_cast<unsigned long long>(before),
+                 static_cast<unsigned long long>(limit.rlim_max));
+    // Database connections: appenders, readers, health, keys; each may hold a second descriptor while
+    // it reconnects.
+    const std::size_t database = options->appender.threads + options->reader.threads + 2;
+    const std::size_t reserve = kDescriptorsReservedBase + 2 * database;
+    if (limit.rlim_cur != RLIM_INFINITY) {
+      const std::size_t usable =
+          limit.rlim_cur > reserve ? static_cast<std::size_t>(limit.rlim_cur) - reserve : std::size_t{1};
+      if (options->connections_max > usable) {
+        std::fprintf(stderr,
+                     "serve: LEDGER_MAX_CONNECTIONS lowered from %zu to %zu: the descriptor limit is %llu and %zu "
+                     "are kept for database connections, their reconnects and the process itself\n",
+                     options->connections_max, usable, static_cast<unsigned long long>(limit.rlim_cur), reserve);
+        options->connections_max = usable;
+      }
+    }
+  }
+  if (options->connections_per_peer_max == 0) {
+    options->connections_per_peer_max = std::max<std::size_t>(1, options->connections_max / 4);
+  }
+  options->connections_per_peer_max = std::min(options->connections_per_peer_max, options->connections_max);
+  std::fprintf(stderr, "serve: at most %zu connections, %zu per peer address\n", options->connections_max,
+               options->connections_per_peer_max);
+}
+
 int run_server(const ServerOptions& options) {
-  Server server(options);
+  // A closed stderr pipe must not kill the server from the log thread.
+  std::signal(SIGPIPE, SIG_IGN);
+  ServerOptions fitted = options;
+  fit_connection_limits(&fitted);
+  Server server(fitted);
   return server.run();
 }
 

@@ -18,11 +18,15 @@ struct ServerOptions {
   std::size_t io_threads = 2;
   BatchOptions appender;                    // group commit of commands
   BatchOptions reader{2, 4096, 128, 0};     // coalesced record lookups
-  std::size_t connections_max = 1024;       // open client connections; beyond: 503 and close
+  std::size_t connections_max = 1024;       // open client connections; beyond: a canned 503 at accept, then close
+  // Open connections from one peer address; beyond: the same. 0: a quarter of connections_max (at least 1).
+  std::size_t connections_per_peer_max = 0;
+  // Commands (register, sell, retire) one API key may have waiting or being applied; beyond: 429.
+  std::size_t commands_in_flight_per_key_max = 128;  // bench/soak: 128 connections, one key
   std::uint64_t body_limit_bytes = 64 * 1024;
   std::uint32_t header_limit_bytes = 8 * 1024;
-  int read_timeout_ms = 10000;              // a whole request, headers included, must arrive within this
-  int idle_timeout_ms = 30000;              // keep-alive connections with no request are closed after this
+  int read_timeout_ms = 10000;              // a whole request, from its first byte, must arrive within this
+  int idle_timeout_ms = 5000;               // a keep-alive connection whose next request has not begun by then is closed
   int write_timeout_ms = 10000;
   int shutdown_grace_ms = 10000;            // in-flight requests get this long to finish on SIGINT/SIGTERM
   int key_reload_interval_ms = 30000;       // all API keys are re-read this often, besides on every NOTIFY
@@ -31,6 +35,14 @@ struct ServerOptions {
   // start-up is honoured instead of lost.
   const std::atomic<bool>* stop_requested = nullptr;
 };
+
+// Descriptors kept free beyond the client connections: listening socket, stdio, database connections
+// and their reconnects (each may briefly need two), the descriptor of a refused connection.
+inline constexpr std::size_t kDescriptorsReservedBase = 64;
+
+// Raises the soft RLIMIT_NOFILE to the hard limit (logging both), then lowers connections_max when the
+// limit cannot hold it plus the reserve (logging that too), and settles connections_per_peer_max.
+void fit_connection_limits(ServerOptions* options);
 
 // Serves until SIGINT or SIGTERM, then lets in-flight requests finish. Returns the process exit code.
 int run_server(const ServerOptions& options);

@@ -79,7 +79,15 @@ constexpr const char* kServeHelp =
     "  LEDGER_COMMAND_QUEUE_MAX      commands waiting for a batch before answering 503 (default 4096)\n"
     "  LEDGER_READER_THREADS         GET threads, one PostgreSQL connection each; concurrent lookups\n"
     "                                share one query (default 1)\n"
-    "  LEDGER_MAX_CONNECTIONS        open client connections before answering 503 (default 1024)\n"
+    "  LEDGER_MAX_CONNECTIONS        open client connections; beyond, a new one gets a canned 503 and is\n"
+    "                                closed unread (default 1024; lowered to fit RLIMIT_NOFILE, which serve\n"
+    "                                raises to its hard limit, less descriptors kept for the database)\n"
+    "  LEDGER_MAX_CONNECTIONS_PER_PEER  open connections from one client address, same answer beyond\n"
+    "                                (default a quarter of LEDGER_MAX_CONNECTIONS)\n"
+    "  LEDGER_HTTP_IDLE_TIMEOUT_MS   a keep-alive connection whose next request has not begun within this\n"
+    "                                is closed (default 5000)\n"
+    "  LEDGER_COMMANDS_IN_FLIGHT_PER_KEY_MAX  commands one API key may have queued or being applied;\n"
+    "                                beyond: 429 with Retry-After (default 128)\n"
     "  LEDGER_KEY_RELOAD_INTERVAL_MS every active API key is held in memory and re-read this often, besides\n"
     "                                at once on every change `keys` makes (NOTIFY) (default 30000)\n"
     "  LEDGER_KEYS_MAX               active API keys held in memory at most; more refuses to start\n"
@@ -347,6 +355,11 @@ int cmd_serve() {
   // records, 3 runs each).
   options.reader.threads = static_cast<std::size_t>(env_integer("LEDGER_READER_THREADS", 1, 1, 64));
   options.connections_max = static_cast<std::size_t>(env_integer("LEDGER_MAX_CONNECTIONS", 1024, 1, 100000));
+  options.connections_per_peer_max =
+      static_cast<std::size_t>(env_integer("LEDGER_MAX_CONNECTIONS_PER_PEER", 0, 0, 100000));
+  options.idle_timeout_ms = static_cast<int>(env_integer("LEDGER_HTTP_IDLE_TIMEOUT_MS", 5000, 1, 3600000));
+  options.commands_in_flight_per_key_max =
+      static_cast<std::size_t>(env_integer("LEDGER_COMMANDS_IN_FLIGHT_PER_KEY_MAX", 128, 1, 1000000));
   if (const char* old = std::getenv("LEDGER_KEY_CACHE_TTL_MS"); old != nullptr && *old != '\0') {
     std::fprintf(stderr, "serve: LEDGER_KEY_CACHE_TTL_MS is no longer used: every key is held in memory and "
                          "changes apply at once (see LEDGER_KEY_RELOAD_INTERVAL_MS)\n");

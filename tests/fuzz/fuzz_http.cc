@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -79,6 +80,19 @@ static_assert(beast::is_sync_read_stream<MemoryStream>::value);
 // What http_server.cc's handle() / handle_command() do with a request before touching the database.
 void handle(const http::request<http::string_body>& req) {
   check_request_id(req["X-Request-Id"]);
+  RequestHead head;
+  head.version = req.version();
+  for (std::size_t i = 0; i < kSingletonFields.size(); ++i) {
+    head.counts[i] = req.count(beast::string_view(kSingletonFields[i].data(), kSingletonFields[i].size()));
+  }
+  if (head.counts[0] == 1) head.host = req[http::field::host];
+  if (const std::optional<Problem> bad = check_request_head(head)) {
+    FUZZ_CHECK(bad->status == 400, "a bad request head answered %d", bad->status);
+    check_problem_json(*bad);
+    return;
+  }
+  const std::string_view origin = origin_form(req.target());
+  FUZZ_CHECK(origin.size() <= req.target().size(), "origin_form grew the target");
   const Route route = check_route(req.target());
   if (route.kind == Route::Kind::kUnknown) return;
   if (req.method_string() != route.method) return;

@@ -36,6 +36,13 @@ TEST(MatchRoute, TableOfTargets) {
       {"/", Route::Kind::kUnknown, "", ""},
       {"", Route::Kind::kUnknown, "", ""},
       {"registers", Route::Kind::kUnknown, "", ""},
+      // absolute-form (RFC 9112 3.2.2): routed on the path
+      {"http://127.0.0.1:8080/records/abc", Route::Kind::kGetRecord, "abc", "GET"},
+      {"HTTP://example.org/register?x=1", Route::Kind::kRegister, "", "POST"},
+      {"https://example.org/records/abc/sell", Route::Kind::kSell, "abc", "POST"},
+      {"http://example.org", Route::Kind::kUnknown, "", ""},
+      {"http://example.org/healthz", Route::Kind::kHealth, "", "GET"},
+      {"ftp://example.org/healthz", Route::Kind::kUnknown, "", ""},
   };
   for (const RouteCase& c : cases) {
     SCOPED_TRACE(c.target);
@@ -61,6 +68,14 @@ TEST(ParseIfMatch, TableOfHeaders) {
       {"\"1\", \"2\"", true, false, {1, 2}},
       {"W/\"3\"", true, false, {}},  // weak tags never match under strong comparison
       {"\"abc\"", true, false, {}},
+      // entity tags compare as strings: only the exact text of an ETag this server sends names a version
+      {"\"02\"", true, false, {}},
+      {"\"00\"", true, false, {}},
+      {"\"0\"", true, false, {0}},
+      {"\"02\", \"3\"", true, false, {3}},
+      {"\"+2\"", true, false, {}},
+      {"\"2 \"", false, false, {}},  // a space is not an etagc
+      {"\"a\tb\"", false, false, {}},
       {"3", false, false, {}},
       {"\"3", false, false, {}},
       {"", false, false, {}},
@@ -74,6 +89,95 @@ TEST(ParseIfMatch, TableOfHeaders) {
     EXPECT_EQ(parsed->any, c.any);
     EXPECT_EQ(parsed->versions, c.versions);
   }
+}
+
+TEST(OriginForm, StripsSchemeAndAuthorityOfAbsoluteForm) {
+  EXPECT_EQ(origin_form("/records/x"), "/records/x");
+  EXPECT_EQ(origin_form("http://127.0.0.1:8080/records/x?y=1"), "/records/x?y=1");
+  EXPECT_EQ(origin_form("hTtPs://h/a"), "/a");
+  EXPECT_EQ(origin_form("http://h"), "/");
+  EXPECT_EQ(origin_form("http://h?q"), "?q");
+  EXPECT_EQ(origin_form("*"), "*");
+}
+
+RequestHead head_with(unsigned version, std::size_t hosts, std::string_view host = "127.0.0.1:8080") {
+  RequestHead head;
+  head.version = version;
+  head.counts[0] = hosts;
+  head.host = host;
+  return head;
+}
+
+TEST(CheckRequestHead, RepeatedSingletonFieldsAreRefusedNamingTheField) {
+  for (std::size_t i = 0; i < kSingletonFields.size(); ++i) {
+    RequestHead head = head_with(11, 1);
+    head.counts[i] = 2;
+    const auto problem = check_request_head(head);
+    SCOPED_TRACE(std::string(kSingletonFields[i]));
+    ASSERT_TRUE(problem.has_value());
+    EXPECT_EQ(problem->status, 400);
+    ASSERT_EQ(problem->errors.size(), 1u);
+    EXPECT_EQ(problem->errors[0].field, std::string(kSingletonFields[i]));
+  }
+  EXPECT_FALSE(check_request_head(head_with(11, 1)).has_value());
+}
+
+TEST(CheckRequestHead, Http11NeedsOneValidHost) {
+  const auto missing = check_request_head(head_with(11, 0));
+  ASSERT_TRUE(missing.has_value());
+  EXPECT_EQ(missing->status, 400);
+  EXPECT_EQ(missing->errors.at(0).field, "Host");
+  EXPECT_FALSE(check_request_head(head_with(10, 0)).has_value());  // HTTP/1.0 has no Host requirement
+  for (const char* good : {"127.0.0.1", "127.0.0.1:8080", "example.org", "[::1]:80", "[::1]", ""}) {
+    SCOPED_TRACE(good);
+    EXPECT_FALSE(check_request_head(head_with(11, 1, good)).has_value());
+  }
+  for (const char* bad : {"a b", "host:port", "host:123456", "[::1", "a/b", "h\"x"}) {
+    SCOPED_TRACE(bad);
+    const auto problem = check_request_head(head_with(11, 1, bad));
+    ASSERT_TRUE(problem.has_value());
+    EXPECT_EQ(problem->errors.at(0).field, "Host");
+  }
+}
+
+TEST(RoleMaySend, AuditorsNeverCommandHoldersNeverRegister) {
+  using K = Route::Kind;
+  for (K kind : {K::kRegister, K::kSell, K::kRetire}) {
+    EXPECT_FALSE(role_may_send(Role::kAuditor, kind));
+    EXPECT_TRUE(role_may_send(Role::kAdmin, kind));
+    EXPECT_TRUE(role_may_send(Role::kIssuer, kind));
+  }
+  EXPECT_FALSE(role_may_send(Role::kHolder, K::kRegister));
+  EXPECT_TRUE(role_may_send(Role::kHolder, K::kSell));
+  EXPECT_TRUE(role_may_send(Role::kHolder, K::kRetire));
+  EXPECT_TRUE(role_may_send(Role::kAuditor, K::kGetRecord));
+  const Problem problem = role_forbidden_problem(Role::kAuditor, K::kSell);
+  EXPECT_EQ(problem.status, 403);
+  EXPECT_EQ(problem.slug, "forbidden");
+}
+
+TEST(HealthProblem, FreshOkIsHealthyStaleOrDownOrHaltedIsNot) {
+  const auto now = std::chrono::steady_clock::now();
+  HealthStatus status;
+  EXPECT_TRUE(health_problem(status, now).has_value());  // never checked
+  status.database_ok = true;
+  status.checked_at = now - std::chrono::milliseconds(500);
+  EXPECT_FALSE(health_problem(status, now).has_value());
+  status.checked_at = now - std::chrono::milliseconds(kHealthStaleAfterMs + 1);
+  const auto stale = health_problem(status, now);
+  ASSERT_TRUE(stale.has_value());
+  EXPECT_EQ(stale->status, 503);
+  status.checked_at = now;
+  status.database_ok = false;
+  status.database_detail = "connection refused";
+  ASSERT_TRUE(health_problem(status, now).has_value());
+  EXPECT_EQ(health_problem(status, now)->detail, "connection refused");
+  status.database_ok = true;
+  status.projector_halted_reason = "event at position 7 has an unknown type";
+  const auto halted = health_problem(status, now);
+  ASSERT_TRUE(halted.has_value());
+  EXPECT_EQ(halted->slug, "projector-halted");
+  EXPECT_EQ(halted->detail, *status.projector_halted_reason);
 }
 
 TEST(VersionPrecondition, Matches) {

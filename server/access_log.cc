@@ -24,6 +24,8 @@ void AccessLog::stop() {
     std::lock_guard<std::mutex> lock(mutex_);
     stop_ = true;
   }
+  stop_deadline_ticks_.store(
+      (std::chrono::steady_clock::now() + std::chrono::milliseconds(kAccessLogStopGraceMs)).time_since_epoch().count());
   stopping_.store(true);
   wake_.notify_one();
   if (writer_.joinable()) writer_.join();  // bounded: the writer gives up after kAccessLogStopGraceMs
@@ -95,7 +97,6 @@ bool AccessLog::write_all(const std::string& bytes) {
   // writes never block this thread for long; a file or terminal takes the whole batch at once.
   struct stat st {};
   const bool chunked = fstat(fd_, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
-  std::optional<std::chrono::steady_clock::time_point> deadline;  // set once stopping
   std::size_t written = 0;
   while (written < bytes.size()) {
     pollfd p{fd_, POLLOUT, 0};
@@ -104,10 +105,9 @@ bool AccessLog::write_all(const std::string& bytes) {
     if (ready <= 0) {
       // Not writable yet. While serving, lines keep piling up in the buffer meanwhile (and get dropped
       // when it is full); at shutdown, give up after the grace.
-      if (stopping_.load()) {
-        const auto now = std::chrono::steady_clock::now();
-        if (!deadline) deadline = now + std::chrono::milliseconds(kAccessLogStopGraceMs);
-        if (now >= *deadline) return true;
+      if (stopping_.load() &&
+          std::chrono::steady_clock::now().time_since_epoch().count() >= stop_deadline_ticks_.load()) {
+        return true;
       }
       continue;
     }

@@ -57,6 +57,9 @@ class AccessLog {
   std::uint64_t dropped_ = 0;           // guarded by mutex_: all time
   std::uint64_t dropped_unreported_ = 0;  // guarded by mutex_: since the last "dropped" line
   std::atomic<bool> stopping_{false};   // stop_, readable without the mutex while writing
+  // When the writer gives up at shutdown (steady_clock ticks), set before stopping_: one grace for every
+  // write left (the batch in progress, the last lines, the drop report), not one each.
+  std::atomic<std::int64_t> stop_deadline_ticks_{0};
   std::thread writer_;
 };
 

@@ -350,6 +350,14 @@ TEST_F(ProjectorRoles, ARowThatBypassedTheConstraintsHaltsTheProjectorNamingIt) 
     EXPECT_TRUE(contains(text, "buyer")) << text;
   }
   EXPECT_EQ(query_int("SELECT count(*) FROM projection_checkpoints WHERE halted_at IS NOT NULL"), 1);
+  // /healthz says so (from serve's background probe), naming the row.
+  HttpResponse health;
+  EXPECT_TRUE(wait_until([&] {
+    health = http("GET", "/healthz");
+    return health.status == 503;
+  }, 5s)) << health.status << " " << health.body;
+  EXPECT_EQ(string_member(parse_json(health.body), "type"), "/problems/projector-halted") << health.body;
+  EXPECT_TRUE(contains(health.body, "position " + position)) << health.body;
 
   // The operator's way out (README): remove the row as a superuser, restart the projector: halt cleared.
   exec_sql("SET LOCAL session_replication_role = replica; DELETE FROM events WHERE position = " + position);
@@ -359,6 +367,7 @@ TEST_F(ProjectorRoles, ARowThatBypassedTheConstraintsHaltsTheProjectorNamingIt) 
   }, 10s)) << projector_->stderr_text();
   EXPECT_EQ(sell(id, "Buyer").status, 200);
   EXPECT_EQ(get_record_eventually(id, 2).status, 200);
+  EXPECT_TRUE(wait_until([&] { return http("GET", "/healthz").status == 200; }, 5s));
 }
 
 // Found: any login could take the projector's advisory lock and freeze the read model.

@@ -1,6 +1,6 @@
 -- pgbench baseline for the command rows (register, retire): one append per transaction, i.e. the event
--- store's own INSERT (eventstore/event_store.cc, append_events; its wake-up NOTIFY is a transaction of its own
--- after the commit, notify_appended, left out here), for one CREATED event of a new stream (unique stream id: gen_random_uuid()). The JSON batch parameter the
+-- store's own INSERT (eventstore/event_store.cc, append_events) without the pg_notify wrapper, for one
+-- CREATED event of a new stream (unique stream id: gen_random_uuid()). The JSON batch parameter the
 -- store binds as $1 is built in SQL here, since pgbench cannot bind a jsonb value.
 -- Run as: pgbench -n -M extended -c 64 -j 2 -T 10 -f bench/append.sql <db with the migrated schema>
 \set quantity random(1, 10000)

@@ -19,7 +19,8 @@
 #   BENCH_CONNECTIONS [64]      wrk connections and pgbench clients
 #   BENCH_THREADS [2]           wrk threads and pgbench -j
 #   BENCH_LAG_SECONDS [30]      length of the projector lag run (register load + prober)
-#   BENCH_LAG_SAMPLES [200]     lag samples to take in that time
+#   BENCH_LAG_SAMPLES [200]     lag samples to take in that time (bench/lag_probe.py; bench/fsync_probe.py times
+#                               the disk's fdatasync on the same filesystem during the same run)
 #   BENCH_REBUILD_CREDITS [333334]   credits x 3 events seeded for the rebuild figure
 #   BENCH_REPORT [docs/benchmarks.md] where to write the results ("" = do not write)
 #   BENCH_KEEP_LOGS [0]         1 = copy the work directory's logs (and PostgreSQL's) to /tmp/ledger-bench-logs.<date>/ first
@@ -88,6 +89,7 @@ SERVE_PID=""
 PROJECT_PID=""
 LOAD_PID=""
 SAMPLER_PID=""
+DISK_PID=""
 
 stop_process() {  # PID NAME: SIGTERM, wait up to 15 s, then SIGKILL
   local pid=$1 name=$2 i
@@ -113,6 +115,7 @@ cleanup() {
   set +e
   stop_process "$LOAD_PID" wrk
   stop_process "$SAMPLER_PID" "wait sampler"
+  stop_process "$DISK_PID" "disk probe"
   stop_process "$SERVE_PID" serve
   stop_process "$PROJECT_PID" project
   if [[ -n $WORK && -d $WORK ]]; then
@@ -375,6 +378,10 @@ fi
 bounded $((LAG_SECONDS + 60)) wrk -t "$THREADS" -c "$CLIENTS" -d "${LAG_SECONDS}s" --timeout 10s --latency \
   -s "$ROOT/bench/register.lua" "http://127.0.0.1:$PORT" -- "$tag" >"$WORK/lag-load.out" 2>&1 &
 LOAD_PID=$!
+# The disk's own fdatasync latency meanwhile (8 kB every 50 ms, on the filesystem of the WAL): a disk stall or ours?
+bounded $((LAG_SECONDS + 30)) python3 "$ROOT/bench/fsync_probe.py" --dir "$WORK" --seconds "$LAG_SECONDS" \
+  >"$WORK/disk-probe.out" 2>&1 &
+DISK_PID=$!
 sleep 1
 bounded $((LAG_SECONDS + 30)) python3 "$ROOT/bench/lag_probe.py" --port "$PORT" --samples "$LAG_SAMPLES" \
   --seconds "$((LAG_SECONDS - 2))" --tag "$tag" >"$WORK/lag-probe.out" 2>&1 \
@@ -383,6 +390,9 @@ wait "$LOAD_PID" || { cat "$WORK/lag-load.out" >&2; die "wrk (lag load) failed";
 LOAD_PID=""
 add_result --figure lag-load --side ours --run 1 --wrk "$WORK/lag-load.out"
 add_result --figure lag --side ours --run 1 --json "$(grep '^BENCH_RESULT ' "$WORK/lag-probe.out")"
+wait "$DISK_PID" || { cat "$WORK/disk-probe.out" >&2; die "the disk probe failed"; }
+DISK_PID=""
+add_result --figure disk --side ours --run 1 --json "$(grep '^BENCH_RESULT ' "$WORK/disk-probe.out")"
 if ((DIAGNOSE)); then
   wait "$SAMPLER_PID" || log "WARNING: the wait sampler failed (see below)"
   SAMPLER_PID=""

@@ -11,7 +11,7 @@ import collections
 import re
 import sys
 
-LINE = re.compile(r"NOTICE:\s+W\|(\d+)\|([^|]*)\|([^|]*)\|([^|]*)\|([^|]*)\|(.*)$")
+LINE = re.compile(r"NOTICE:\s+W\|(\d+)\|([^|]*)\|([^|]*)\|([^|]*)\|([^|]*)\|([^|]*)\|([^|]*)\|(.*)$")
 
 
 def kind(query):
@@ -37,13 +37,18 @@ def main():
     background = collections.Counter()
     background_windows = collections.defaultdict(set)
     windows = collections.defaultdict(collections.Counter)
+    held = []
     for line in open(args.path, encoding="utf-8", errors="replace"):
         m = LINE.search(line.rstrip("\n"))
         if not m:
             continue
-        ms, backend_type, state, wait_type, wait_event, query = m.groups()
+        ms, backend_type, state, wait_type, wait_event, xid, xact_ms, query = m.groups()
         ms = int(ms)
         ticks.add(ms)
+        if xid and xact_ms:  # the longest-held transaction ids hold back the projector's horizon
+            held.append((int(xact_ms), ms, state, f"{wait_type}:{wait_event}" if wait_type else "CPU", kind(query)))
+        if backend_type == "client backend" and state != "active":
+            continue
         wait = f"{wait_type}:{wait_event}" if wait_type else "CPU"
         window = ms // args.window_ms
         if backend_type == "client backend":
@@ -74,6 +79,15 @@ def main():
         spans.append((start, prev))
         text = ", ".join(f"{a * args.window_ms / 1000:.2f}-{(b + 1) * args.window_ms / 1000:.2f} s" for a, b in spans[:12])
         print(f"  {backend_type} busy at: {text}{' ...' if len(spans) > 12 else ''}")
+    print("longest-held transaction ids (ms in the transaction, at ms into the run, state, wait, statement):")
+    seen = set()
+    for xact_ms, at, state, wait, what in sorted(held, reverse=True):
+        if len(seen) >= args.top:
+            break
+        if at // 1000 in seen:
+            continue  # one line per second of the run
+        seen.add(at // 1000)
+        print(f"  {xact_ms:7d} ms at {at / 1000:6.2f} s  {state:20s} {wait:28s} {what}")
     samples_per_window = max(1, n * args.window_ms / max(1.0, span_s * 1000))
     print(f"busiest {args.window_ms} ms windows (mean busy client sessions, then the top waits):")
     for window, counter in sorted(windows.items(), key=lambda kv: -sum(kv[1].values()))[:args.top]:

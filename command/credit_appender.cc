@@ -1,7 +1,5 @@
 #include "command/credit_appender.h"
 
-#include "eventstore/event_store.h"
-
 namespace ledger {
 namespace {
 
@@ -10,24 +8,6 @@ CreditCommandResult internal_error(const std::string& what) {
   result.kind = CreditCommandResult::Kind::kInternal;
   result.detail = what;
   return result;
-}
-
-// A batch, then one wake-up for the projector when it appended, sent after the commit (see notify_appended).
-// Not after a lost connection (in doubt, unavailable): that would mean reconnecting just to notify.
-std::vector<CreditCommandResult> execute_batch_then_notify(WorkerConnection& connection,
-                                                           const std::vector<CreditCommandRequest>& requests) {
-  std::vector<CreditCommandResult> results = execute_credit_batch(connection, requests);
-  bool appended = false;
-  for (const CreditCommandResult& r : results) {
-    if (r.kind == CreditCommandResult::Kind::kInDoubt || r.kind == CreditCommandResult::Kind::kUnavailable) {
-      return results;
-    }
-    appended = appended || r.kind == CreditCommandResult::Kind::kCreated || r.kind == CreditCommandResult::Kind::kApplied;
-  }
-  Status error;
-  pqxx::connection* conn = appended ? connection.get(&error) : nullptr;
-  if (conn != nullptr && !notify_appended(*conn).ok()) connection.discard();  // the next batch reconnects
-  return results;
 }
 
 BatchOptions resolver_options() {
@@ -49,7 +29,7 @@ CreditAppender::CreditAppender(const std::string& database_url, const DatabaseLi
                   return results;
                 },
                 internal_error),
-      appenders_(database_url, limits, options, execute_batch_then_notify, internal_error) {}
+      appenders_(database_url, limits, options, execute_credit_batch, internal_error) {}
 
 bool CreditAppender::submit(CreditCommandRequest request, Completion done) {
   return appenders_.submit(std::move(request), [this, done = std::move(done)](CreditCommandResult result) {

@@ -113,22 +113,19 @@ const PreparedStatement kReadStreamVersion{
     "event_store_read_stream_version",
     "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1::uuid"};
 
-// No NOTIFY in here: see notify_appended.
+// The INSERT and the wake-up NOTIFY travel as one statement; the NOTIFY fires once per transaction's
+// statement, and PostgreSQL folds identical notifications within a transaction.
 const PreparedStatement kAppendEvents{
     "event_store_append_events",
-    "WITH appended AS ("
-    "  INSERT INTO events (stream_id, stream_version, event_id, event_type, data, metadata)"
-    "  SELECT (x->>'stream_id')::uuid, (x->>'stream_version')::bigint, (x->>'event_id')::uuid,"
-    "         x->>'event_type', x->'data', x->'metadata'"
-    "  FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS batch(x, ord)"
-    "  ORDER BY ord"
-    "  RETURNING 1"
-    ") SELECT count(*) FROM appended"};
-
-// A transaction of its own whose commit need not be durable (SET LOCAL synchronous_commit = off): it holds
-// the NOTIFY lock for microseconds instead of for an fsync.
-const std::string kNotifyAppended = std::string("SELECT set_config('synchronous_commit', 'off', true), pg_notify('") +
-                                    kEventsChannel + "', '')";
+    std::string("WITH appended AS ("
+                "  INSERT INTO events (stream_id, stream_version, event_id, event_type, data, metadata)"
+                "  SELECT (x->>'stream_id')::uuid, (x->>'stream_version')::bigint, (x->>'event_id')::uuid,"
+                "         x->>'event_type', x->'data', x->'metadata'"
+                "  FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS batch(x, ord)"
+                "  ORDER BY ord"
+                "  RETURNING 1"
+                ") SELECT n, pg_notify('") +
+        kEventsChannel + "', '') FROM (SELECT count(*) AS n FROM appended) counted"};
 
 const PreparedStatement kEventExists{"event_store_event_exists",
                                      "SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1::uuid)"};
@@ -190,16 +187,6 @@ Status append_events(pqxx::transaction_base& tx, const std::vector<NewEvent>& ev
     throw;  // a duplicate event_id is not a version conflict: the caller must find out what it means
   }
   return Status::Ok();
-}
-
-Status notify_appended(pqxx::connection_base& conn) {
-  try {
-    pqxx::nontransaction tx(conn);
-    tx.exec(kNotifyAppended);
-    return Status::Ok();
-  } catch (const std::exception& e) {
-    return Status::Unavailable("could not notify " + std::string(kEventsChannel) + ": " + single_line(e.what()));
-  }
 }
 
 bool event_exists(pqxx::transaction_base& tx, const std::string& event_id) {

@@ -66,19 +66,10 @@ std::vector<RecordedEvent> read_streams(pqxx::transaction_base& tx, const std::v
 // The current version of a stream (0 when it has no events).
 std::int64_t read_stream_version(pqxx::transaction_base& tx, const std::string& stream_id);
 
-// Appends events (possibly of several streams) in one statement. Returns Conflict when any
-// (stream_id, stream_version) is taken: a concurrent writer won; the transaction is then aborted and must
-// be rolled back. Other database errors are thrown. Does not NOTIFY: call notify_appended after the commit.
+// Appends events (possibly of several streams) in one statement and NOTIFYs kEventsChannel once.
+// Returns Conflict when any (stream_id, stream_version) is taken: a concurrent writer won; the
+// transaction is then aborted and must be rolled back. Other database errors are thrown.
 Status append_events(pqxx::transaction_base& tx, const std::vector<NewEvent>& events);
-
-// NOTIFYs kEventsChannel (wakes the projector) from a short transaction of its own; call it on a connection
-// that is not in a transaction, after committing appends. Not inside the append transaction: a NOTIFY takes a
-// database-wide lock when its transaction commits and holds it until the commit is durable, so appenders
-// that NOTIFY commit one fsync at a time instead of sharing one (pgbench, one append per transaction: 2
-// clients 190 -> 135 commits/s with the NOTIFY, 4 clients 487 -> 152), and every commit waits out the one
-// before it. Best effort: the projector also polls, so a failed wake-up only delays it; an error is returned
-// (for the caller to drop a broken connection), never thrown.
-Status notify_appended(pqxx::connection_base& conn);
 
 // True when an event with this id is in the log (used to learn the outcome of an in-doubt commit).
 bool event_exists(pqxx::transaction_base& tx, const std::string& event_id);

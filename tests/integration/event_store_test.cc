@@ -56,49 +56,6 @@ void burn_xids_until(pqxx::connection& conn, std::int64_t target) {
 
 // Transaction ids 9999 and 10000 sort the other way round as text; a reader that sorted by the text
 // would hand the projector a stream's version 2 before its version 1.
-// Counts kEventsChannel notifications on a listening session.
-class CountingReceiver final : public pqxx::notification_receiver {
- public:
-  explicit CountingReceiver(pqxx::connection_base& conn) : pqxx::notification_receiver(conn, kEventsChannel) {}
-  void operator()(const std::string& /*payload*/, int /*backend_pid*/) override { ++count; }
-  int count = 0;
-};
-
-// Waits (bounded) until `receiver` has counted at least `want`, or `timeout` has passed.
-void await_notifications(pqxx::connection& listener, const CountingReceiver& receiver, int want,
-                         std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (receiver.count < want && std::chrono::steady_clock::now() < deadline) {
-    listener.await_notification(0, 50'000);
-  }
-}
-
-// A NOTIFY takes a database-wide lock when its transaction commits and holds it until the commit is durable,
-// so appenders whose append transactions NOTIFYed committed one fsync at a time, each waiting out the one
-// before it: under the bench's lag-row load, a register p99 of 1,114 ms. The append transaction must commit
-// without one; notify_appended, after the commit, still wakes a listener (the projector).
-TEST_F(EventStore, AppendCommitsWithoutNotifyAndNotifyAppendedWakesTheListener) {
-  pqxx::connection listener(database_url());
-  CountingReceiver receiver(listener);  // LISTENs now (no transaction is open)
-  pqxx::connection writer(database_url());
-  {
-    pqxx::nontransaction tx(writer);
-    tx.exec("SET synchronous_commit = on");  // as serve's sessions have it (make test's cluster runs with it off)
-  }
-
-  AppendCommitted(writer, "77777777-8888-4999-aaaa-bbbbbbbbbbbb", 1);
-  await_notifications(listener, receiver, 1, std::chrono::milliseconds(500));
-  EXPECT_EQ(receiver.count, 0) << "the append transaction sent a NOTIFY (and took the database-wide lock at commit)";
-
-  ASSERT_TRUE(notify_appended(writer).ok());
-  await_notifications(listener, receiver, 1, std::chrono::seconds(5));
-  EXPECT_EQ(receiver.count, 1) << "notify_appended did not wake the listener";
-
-  // Only the wake-up's own transaction commits asynchronously (SET LOCAL): the session keeps durable commits.
-  pqxx::nontransaction tx(writer);
-  EXPECT_EQ(tx.exec1("SHOW synchronous_commit")[0].as<std::string>(), "on");
-}
-
 TEST_F(EventStore, CatchUpReadOrdersTransactionIdsNumericallyAcrossADigitBoundary) {
   pqxx::connection conn(database_url());
   const std::string stream = "3f1c2a9e-8d7b-4c6a-9e5f-1a2b3c4d5e6f";

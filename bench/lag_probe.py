@@ -67,6 +67,7 @@ def main():
     deadline = start + args.seconds
     pace = args.seconds / max(1, args.samples)
     lags = []
+    registers = []
     timeouts = 0
     unexpected = {}
     attempt = 0
@@ -84,12 +85,15 @@ def main():
         attempt += 1
         body = json.dumps({"project_name": "Lag Probe", "registry": "BenchRegistry", "vintage": 2022,
                            "quantity": 1, "serial_number": f"LAG-{args.tag}-{attempt}"})
+        sent = time.monotonic()
         try:
             status, data = commands.request("POST", "/register", body, headers)
         except (OSError, http.client.HTTPException) as e:
             note(f"POST {type(e).__name__}")
             continue
         acknowledged = time.monotonic()
+        # The prober's own register latency, with when it was sent: places a stall of the command path in time.
+        registers.append(((acknowledged - sent) * 1000.0, sent - start))
         if status != 201:
             note(f"POST {status}")
             continue
@@ -122,6 +126,8 @@ def main():
         "over_100ms": sum(1 for lag in lags if lag > 100),
         # [lag ms, when the command was acknowledged, in seconds after the prober started]
         "slowest": [[round(lag, 1), round(at, 2)] for lag, at in slowest],
+        # The prober's POST /register latencies: [ms, sent at seconds after the prober started], slowest first.
+        "register_slowest": [[round(ms, 1), round(at, 2)] for ms, at in sorted(registers, reverse=True)[:5]],
         "timeouts": timeouts,
         "unexpected": sum(unexpected.values()) + timeouts,
         "unexpected_statuses": unexpected,

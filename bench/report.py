@@ -24,6 +24,7 @@ import statistics
 import sys
 
 MARKER = "<!-- bench/report.py writes everything below this line -->"
+REGISTER_UNDER_LOAD_P99_MS = 50  # register p99 during the lag run (issue 9, section 7)
 
 DEFAULT_INTRO = """# Benchmarks
 
@@ -160,6 +161,10 @@ def summary_line(r):
     if r["figure"] == "lag":
         return (f"bench: lag: p50 {fmt_ms(r.get('p50_ms'))}, p99 {fmt_ms(r.get('p99_ms'))}, "
                 f"{r.get('samples')} samples, unexpected {r.get('unexpected')}")
+    if r["figure"] == "disk":
+        return (f"bench: disk fdatasync during the lag run: p50 {fmt_ms(r.get('p50_ms'))}, p99 {fmt_ms(r.get('p99_ms'))}, "
+                f"max {fmt_ms(r.get('max_ms'))}, {r.get('over_100ms')} of {r.get('syncs')} over 100 ms; slowest "
+                f"(ms, at s): {r.get('slowest')}")
     return (f"bench: {r['figure']} {r['side']} run {r['run']}: {fmt_rate(r.get('rate'))}, "
             f"p50 {fmt_ms(r.get('p50_ms'))}, p99 {fmt_ms(r.get('p99_ms'))}, unexpected {r.get('unexpected')}")
 
@@ -229,10 +234,26 @@ def build_tables(records):
         rows.append(["projector lag (ack → visible in GET)",
                      f"p50 {fmt_ms(r.get('p50_ms'))}, p99 {fmt_ms(r.get('p99_ms'))}, max {fmt_ms(r.get('max_ms'))} "
                      f"({r.get('samples')} samples, {r.get('over_100ms', '?')} over 100 ms; "
-                     f"unexpected {r.get('unexpected')}) under "
-                     f"{fmt_rate(load_rps)} register load (p99 {fmt_ms(load['p99_ms'] if load else None)}; "
-                     f"unexpected {load_unexpected})",
+                     f"unexpected {r.get('unexpected')}) under {fmt_rate(load_rps)} register load "
+                     f"(unexpected {load_unexpected})",
                      "—", "—", "p99 ≤ 100 ms", verdict(ok)])
+    if load:
+        # The register load of the lag run: the longest stretch of steady load in the suite, where a stall
+        # (a checkpoint, a lock, a slow flush) shows. wrk corrects its percentiles for coordinated omission, so one
+        # stall of every connection for a second puts p99 near a second however fast the other requests were.
+        extra = (load["list"][-1].get("extra") or {})
+        ok = load["p99_ms"] is not None and load["p99_ms"] <= REGISTER_UNDER_LOAD_P99_MS and not load_unexpected
+        rows.append(["register latency under the lag run's load",
+                     f"p50 {fmt_ms(load['p50_ms'])}, p99 {fmt_ms(load['p99_ms'])}, max {fmt_ms(extra.get('max_ms'))} "
+                     f"at {fmt_rate(load_rps)} (unexpected {load_unexpected})",
+                     "—", "—", f"p99 ≤ {REGISTER_UNDER_LOAD_P99_MS:g} ms", verdict(ok)])
+    disk = [r for r in records if r["figure"] == "disk"]
+    if disk:
+        # Context for the two rows above, not a target: a commit cannot be quicker than the disk's fdatasync.
+        d = disk[-1]
+        rows.append(["disk: 8 kB fdatasync on the cluster's filesystem, during the lag run",
+                     f"p50 {fmt_ms(d.get('p50_ms'))}, p99 {fmt_ms(d.get('p99_ms'))}, max {fmt_ms(d.get('max_ms'))} "
+                     f"({d.get('syncs')} syncs, {d.get('over_100ms')} over 100 ms)", "—", "—", "(context)", "n/a"])
 
     ours, base = group(records, "rebuild", "ours"), group(records, "rebuild", "baseline")
     if ours:
@@ -264,7 +285,7 @@ def build_tables(records):
 
     raw_rows = [["figure", "side", "run", "rate", "p50", "p99", "unexpected", "detail"]]
     for r in records:
-        if r["figure"] in ("lag", "memory"):
+        if r["figure"] in ("lag", "memory", "disk"):
             continue
         extra = r.get("extra") or {}
         detail = ", ".join(f"{k} {round(v, 2) if isinstance(v, float) else v}" for k, v in extra.items()
@@ -309,10 +330,17 @@ def cmd_table(args):
         if r["figure"] == "lag" and r.get("slowest"):
             out.append("Slowest lag samples (ms, at seconds into the lag run): " +
                        ", ".join(f"{lag} ms at {at} s" for lag, at in r["slowest"]) + "\n")
+        if r["figure"] == "disk" and r.get("slowest"):
+            out.append("Slowest disk fdatasyncs during the lag run (ms, at seconds into it): " +
+                       ", ".join(f"{ms} ms at {at} s" for ms, at in r["slowest"]) + "\n")
+        if r["figure"] == "lag" and r.get("register_slowest"):
+            out.append("Slowest registers of the lag prober itself (ms, sent at seconds into the lag run): " +
+                       ", ".join(f"{ms} ms at {at} s" for ms, at in r["register_slowest"]) + "\n")
     out += ["Medians over the runs of each figure and side; `unexpected` is the total over all runs (statuses",
             "other than the expected 201/200, plus socket errors and timeouts). wrk latencies are per request",
-            "on a closed loop of 64 connections; baseline latencies come from pgbench's per-transaction log and",
-            "include the warm-up of its 64 fresh backends (the service's own connections are already warm).",
+            "on a closed loop of 64 connections, corrected by wrk for coordinated omission; baseline latencies",
+            "come from pgbench's per-transaction log and include the warm-up of its 64 fresh backends (the",
+            "service's own connections are already warm).",
             "", "### Every run", "", raw, ""]
     with open(args.report, "w", encoding="utf-8") as f:
         f.write("\n".join(out))

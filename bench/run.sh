@@ -19,12 +19,22 @@
 #   BENCH_CONNECTIONS [64]      wrk connections and pgbench clients
 #   BENCH_THREADS [2]           wrk threads and pgbench -j
 #   BENCH_LAG_SECONDS [30]      length of the projector lag run (register load + prober)
-#   BENCH_LAG_SAMPLES [200]     lag samples to take in that time
+#   BENCH_LAG_SAMPLES [200]     lag samples to take in that time (bench/lag_probe.py; bench/fsync_probe.py times
+#                               the disk's fdatasync on the same filesystem during the same run)
 #   BENCH_REBUILD_CREDITS [333334]   credits x 3 events seeded for the rebuild figure
 #   BENCH_REPORT [docs/benchmarks.md] where to write the results ("" = do not write)
-#   BENCH_KEEP_LOGS [0]         1 = copy the work directory's logs to /tmp/ledger-bench-logs.<date>/ first
+#   BENCH_KEEP_LOGS [0]         1 = copy the work directory's logs (and PostgreSQL's) to /tmp/ledger-bench-logs.<date>/ first
+#   BENCH_FIGURES [register retire get lag rebuild]   the rows to measure, in that order whatever the order given
+#                               (memory comes with any HTTP row). GET reads credits the retire row seeds; without
+#                               retire they are seeded all the same
+#   BENCH_LAG_SEED_CREDITS [0]  without the retire row: SOLD credits to seed (2 events each) before the lag row, so
+#                               that its log is about as large as in the full suite (which has ~1,100,000 events by then)
+#   BENCH_DIAGNOSE [0]          1 = during the lag run, sample pg_stat_activity every 20 ms (bench/wait_sampler.sql,
+#                               summed up by bench/waits.py) and have PostgreSQL log checkpoints, lock waits over
+#                               100 ms, autovacuum runs and statements over 100 ms; both summaries are printed
 #   LEDGER_BIN [build/carbon-ledger]
 # Quick smoke run: BENCH_SECONDS=2 BENCH_RUNS=1 BENCH_LAG_SECONDS=4 BENCH_REBUILD_CREDITS=20000 BENCH_REPORT= bash bench/run.sh
+# The tail-latency row alone (about a minute): BENCH_FIGURES=lag BENCH_LAG_SECONDS=30 BENCH_REPORT= bash bench/run.sh
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -48,6 +58,18 @@ REBUILD_CREDITS=$(int_env BENCH_REBUILD_CREDITS 333334 1)
 REPORT=${BENCH_REPORT-docs/benchmarks.md}
 [[ -z $REPORT || $REPORT == /* ]] || REPORT=$ROOT/$REPORT
 KEEP_LOGS=${BENCH_KEEP_LOGS:-0}
+DIAGNOSE=${BENCH_DIAGNOSE:-0}
+[[ $DIAGNOSE == 0 || $DIAGNOSE == 1 ]] || die "BENCH_DIAGNOSE must be 0 or 1, got '$DIAGNOSE'"
+LAG_SEED_CREDITS=$(int_env BENCH_LAG_SEED_CREDITS 0 0)
+FIGURES=${BENCH_FIGURES-register retire get lag rebuild}
+declare -A RUN_FIGURE=()
+for figure in $FIGURES; do
+  [[ $figure =~ ^(register|retire|get|lag|rebuild)$ ]] \
+    || die "BENCH_FIGURES: unknown figure '$figure' (known: register retire get lag rebuild)"
+  RUN_FIGURE[$figure]=1
+done
+((${#RUN_FIGURE[@]} > 0)) || die "BENCH_FIGURES names no figure (known: register retire get lag rebuild)"
+runs() { [[ -n ${RUN_FIGURE[$1]:-} ]]; }
 BIN=${LEDGER_BIN:-build/carbon-ledger}
 ((THREADS <= CLIENTS)) || die "BENCH_THREADS ($THREADS) must not exceed BENCH_CONNECTIONS ($CLIENTS)"
 
@@ -57,7 +79,7 @@ done
 [[ -x $BIN ]] || die "$BIN not found: run 'make build' first (or 'make bench', which builds)"
 BIN=$(realpath "$BIN")
 ORIGINAL_COMMAND="$(for v in BENCH_SECONDS BENCH_RUNS BENCH_CONNECTIONS BENCH_THREADS BENCH_LAG_SECONDS \
-  BENCH_LAG_SAMPLES BENCH_REBUILD_CREDITS LEDGER_BIN; do if [[ -n ${!v:-} ]]; then printf '%s=%q ' "$v" "${!v}"; fi; done)"
+  BENCH_LAG_SAMPLES BENCH_REBUILD_CREDITS BENCH_FIGURES BENCH_LAG_SEED_CREDITS BENCH_DIAGNOSE LEDGER_BIN; do if [[ -n ${!v:-} ]]; then printf '%s=%q ' "$v" "${!v}"; fi; done)"
 if [[ -n ${MAKELEVEL:-} ]]; then ORIGINAL_COMMAND+="make bench"; else ORIGINAL_COMMAND+="bash bench/run.sh"; fi
 
 # ------------------------------------------------------------------------------------------ cleanup
@@ -66,6 +88,8 @@ PGDIR=""
 SERVE_PID=""
 PROJECT_PID=""
 LOAD_PID=""
+SAMPLER_PID=""
+DISK_PID=""
 
 stop_process() {  # PID NAME: SIGTERM, wait up to 15 s, then SIGKILL
   local pid=$1 name=$2 i
@@ -90,6 +114,8 @@ cleanup() {
   trap - EXIT INT TERM
   set +e
   stop_process "$LOAD_PID" wrk
+  stop_process "$SAMPLER_PID" "wait sampler"
+  stop_process "$DISK_PID" "disk probe"
   stop_process "$SERVE_PID" serve
   stop_process "$PROJECT_PID" project
   if [[ -n $WORK && -d $WORK ]]; then
@@ -105,7 +131,8 @@ cleanup() {
       local keep
       keep="/tmp/ledger-bench-logs.$(date +%Y%m%d-%H%M%S)"
       mkdir -p "$keep" && find "$WORK" -maxdepth 1 -type f \( -name '*.log' -o -name '*.out' -o -name '*.jsonl' \) \
-        -exec cp {} "$keep"/ \; && log "logs kept in $keep"
+        -exec cp {} "$keep"/ \; && { [[ ! -f $PGDIR/postgres.log ]] || cp "$PGDIR/postgres.log" "$keep"/; } \
+        && log "logs kept in $keep"
     fi
     rm -rf -- "$WORK"
   fi
@@ -209,6 +236,15 @@ log "work directory $WORK; $RUNS run(s) of ${RUN_SECONDS}s per figure and side, 
 bounded 180 "$ROOT/scripts/pg-cluster.sh" start "$PGDIR" 2>"$WORK/pg-cluster.log" \
   || { cat "$WORK/pg-cluster.log" >&2; die "could not start PostgreSQL"; }
 log "$(sql_value postgres "SHOW server_version") with fsync=$(sql_value postgres "SHOW fsync"), synchronous_commit=$(sql_value postgres "SHOW synchronous_commit"), shared_buffers=$(sql_value postgres "SHOW shared_buffers")"
+if ((DIAGNOSE)); then
+  # Logging and timing only (reloadable settings); deadlock_timeout is also when a lock wait gets logged.
+  for setting in "log_checkpoints = on" "log_lock_waits = on" "deadlock_timeout = '100ms'" \
+                 "log_autovacuum_min_duration = 0" "log_min_duration_statement = 100" "log_line_prefix = '%m [%p] %b '" \
+                 "track_wal_io_timing = on"; do
+    sql postgres -c "ALTER SYSTEM SET $setting"
+  done
+  sql postgres -c "SELECT pg_reload_conf()" >/dev/null
+fi
 for db in base rebuild; do   # owned by ledger_owner, as the bootstrap makes `ledger`
   bounded 60 "$ROOT/scripts/pg-cluster.sh" bootstrap "$PGDIR" "$db" 2>>"$WORK/pg-cluster.log" \
     || { cat "$WORK/pg-cluster.log" >&2; die "bootstrap of database $db failed"; }
@@ -231,6 +267,7 @@ probe=$(curl -sS -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/hea
 
 # ------------------------------------------------------------------------------------------ register
 for ((run = 1; run <= RUNS; run++)); do
+  runs register || break
   wait_projected 300
   checkpoint ledger
   log "register: ours, run $run/$RUNS"
@@ -251,22 +288,35 @@ done
 # plus reading two events; a thread that runs out starts over and is reported), seeded with SQL in one
 # transaction. Rather than have the projector work through that backlog live, `carbon-ledger rebuild`
 # projects it instead (the running projector waits for it and continues from the rebuilt checkpoint).
-best_register=$(python3 -c 'import json,sys
-rates=[json.loads(l)["rate"] for l in open(sys.argv[1]) if json.loads(l)["figure"]=="register" and json.loads(l)["side"]=="ours"]
-print(int(max(rates)))' "$WORK/results.jsonl")
+# Without a register row, a rate of 6,000/s stands in for the best one (about what this machine does).
+best_register=$(python3 -c 'import json,os,sys
+rates=[json.loads(l)["rate"] for l in open(sys.argv[1]) if json.loads(l)["figure"]=="register" and json.loads(l)["side"]=="ours"] if os.path.exists(sys.argv[1]) else []
+print(int(max(rates)) if rates else 6000)' "$WORK/results.jsonl")
 PER_RUN=$(( (best_register * RUN_SECONDS * 2) > 5000 ? best_register * RUN_SECONDS * 2 : 5000 ))
-SOLD=$((PER_RUN * RUNS))
-log "retire: seeding $SOLD SOLD credits ($PER_RUN per run) with SQL"
-t0=$SECONDS
-SQL_TIMEOUT=1800 sql ledger -1 -v from=1 -v to="$SOLD" -f "$ROOT/bench/gen_sold.sql"
-log "retire: seeded $((2 * SOLD)) events in $((SECONDS - t0)) s; projecting them with carbon-ledger rebuild"
-t0=$SECONDS
-bounded 1800 env DATABASE_URL="$(url ledger ledger_owner)" "$BIN" rebuild 2>"$WORK/seed-rebuild.log" \
-  || { tail -n 20 "$WORK/seed-rebuild.log" >&2; die "rebuild of the seeded credits failed"; }
-log "retire: $(grep 'rebuild: replayed' "$WORK/seed-rebuild.log" || echo 'rebuild finished') (wall $((SECONDS - t0)) s)"
-wait_projected 300
-sql ledger -c "ANALYZE"
+SOLD=0
+if runs retire || runs get; then
+  SOLD=$((PER_RUN * RUNS))
+elif runs lag; then
+  SOLD=$LAG_SEED_CREDITS
+fi
+if ((SOLD > 0)); then
+  if runs retire || runs get; then
+    log "retire: seeding $SOLD SOLD credits ($PER_RUN per run) with SQL"
+  else
+    log "lag: seeding $SOLD SOLD credits (BENCH_LAG_SEED_CREDITS) with SQL"
+  fi
+  t0=$SECONDS
+  SQL_TIMEOUT=1800 sql ledger -1 -v from=1 -v to="$SOLD" -f "$ROOT/bench/gen_sold.sql"
+  log "retire: seeded $((2 * SOLD)) events in $((SECONDS - t0)) s; projecting them with carbon-ledger rebuild"
+  t0=$SECONDS
+  bounded 1800 env DATABASE_URL="$(url ledger ledger_owner)" "$BIN" rebuild 2>"$WORK/seed-rebuild.log" \
+    || { tail -n 20 "$WORK/seed-rebuild.log" >&2; die "rebuild of the seeded credits failed"; }
+  log "retire: $(grep 'rebuild: replayed' "$WORK/seed-rebuild.log" || echo 'rebuild finished') (wall $((SECONDS - t0)) s)"
+  wait_projected 300
+  sql ledger -c "ANALYZE"
+fi
 for ((run = 1; run <= RUNS; run++)); do
+  runs retire || break
   ids="$WORK/retire-ids-$run.txt"
   sql_value ledger "SELECT md5('bench-sold-' || i)::uuid FROM generate_series($(((run - 1) * PER_RUN + 1)), $((run * PER_RUN))) AS i" >"$ids"
   wait_projected 300
@@ -287,6 +337,7 @@ done
 # ------------------------------------------------------------------------------------------ GET
 # Both sides draw uniformly from the same seeded credits (SOLD, or RETIRED by the retire runs).
 GET_IDS=$((SOLD < 100000 ? SOLD : 100000))
+if runs get; then
 sql_value ledger "SELECT md5('bench-sold-' || i)::uuid FROM generate_series(1, $GET_IDS) AS i" >"$WORK/get-ids.txt"
 wait_projected 300
 missing=$(sql_value ledger "SELECT $GET_IDS - count(*) FROM credit_records
@@ -306,15 +357,33 @@ for ((run = 1; run <= RUNS; run++)); do
     --pgbench-logs "$WORK/pgb-get-$run"
   rm -f "$WORK/pgb-get-$run".*
 done
+fi
 
 # ------------------------------------------------------------------------------------------ projector lag
+if runs lag; then
 wait_projected 300
 checkpoint ledger
 log "projector lag: ${LAG_SECONDS}s of register load with the prober ($LAG_SAMPLES samples)"
 tag="lag-$(date +%s%N)"
+if ((DIAGNOSE)); then
+  stats_sql="SELECT 'checkpoints timed ' || checkpoints_timed || ', requested ' || checkpoints_req || '; WAL '
+             || pg_size_pretty(wal_bytes) || ' (' || wal_fpi || ' full-page images), ' || wal_sync || ' WAL syncs taking '
+             || round(wal_sync_time) || ' ms; buffers written by backends ' || buffers_backend || '; commits '
+             || (SELECT sum(xact_commit) FROM pg_stat_database)
+             FROM pg_stat_bgwriter, pg_stat_wal"
+  log "diagnose: before the lag run: $(sql_value ledger "$stats_sql")"
+  log_bytes_before=$(stat -c %s "$PGDIR/postgres.log")
+  bounded $((LAG_SECONDS + 60)) psql -X -q -v seconds="$LAG_SECONDS" -v interval_ms=20 -f "$ROOT/bench/wait_sampler.sql" \
+    "$(url ledger)" >"$WORK/waits.out" 2>&1 &
+  SAMPLER_PID=$!
+fi
 bounded $((LAG_SECONDS + 60)) wrk -t "$THREADS" -c "$CLIENTS" -d "${LAG_SECONDS}s" --timeout 10s --latency \
   -s "$ROOT/bench/register.lua" "http://127.0.0.1:$PORT" -- "$tag" >"$WORK/lag-load.out" 2>&1 &
 LOAD_PID=$!
+# The disk's own fdatasync latency meanwhile (8 kB every 50 ms, on the filesystem of the WAL): a disk stall or ours?
+bounded $((LAG_SECONDS + 30)) python3 "$ROOT/bench/fsync_probe.py" --dir "$WORK" --seconds "$LAG_SECONDS" \
+  >"$WORK/disk-probe.out" 2>&1 &
+DISK_PID=$!
 sleep 1
 bounded $((LAG_SECONDS + 30)) python3 "$ROOT/bench/lag_probe.py" --port "$PORT" --samples "$LAG_SAMPLES" \
   --seconds "$((LAG_SECONDS - 2))" --tag "$tag" >"$WORK/lag-probe.out" 2>&1 \
@@ -323,15 +392,35 @@ wait "$LOAD_PID" || { cat "$WORK/lag-load.out" >&2; die "wrk (lag load) failed";
 LOAD_PID=""
 add_result --figure lag-load --side ours --run 1 --wrk "$WORK/lag-load.out"
 add_result --figure lag --side ours --run 1 --json "$(grep '^BENCH_RESULT ' "$WORK/lag-probe.out")"
+wait "$DISK_PID" || { cat "$WORK/disk-probe.out" >&2; die "the disk probe failed"; }
+DISK_PID=""
+add_result --figure disk --side ours --run 1 --json "$(grep '^BENCH_RESULT ' "$WORK/disk-probe.out")"
+if ((DIAGNOSE)); then
+  wait "$SAMPLER_PID" || log "WARNING: the wait sampler failed (see below)"
+  SAMPLER_PID=""
+  log "diagnose: after the lag run: $(sql_value ledger "$stats_sql")"
+  log "diagnose: the prober's slowest registers (ms, at seconds into the run): $(python3 -c 'import json,sys
+print(json.loads(sys.argv[1][len("BENCH_RESULT "):]).get("register_slowest"))' "$(grep '^BENCH_RESULT ' "$WORK/lag-probe.out")")"
+  log "diagnose: pg_stat_activity during the lag run (bench/waits.py):"
+  python3 "$ROOT/bench/waits.py" "$WORK/waits.out" >&2 || tail -n 5 "$WORK/waits.out" >&2
+  log "diagnose: PostgreSQL's log during the lag run (checkpoints, autovacuum, lock waits, statements over 100 ms):"
+  tail -c +"$((log_bytes_before + 1))" "$PGDIR/postgres.log" \
+    | grep -E 'checkpoint|automatic (vacuum|analyze)|still waiting|acquired|duration: ' | cut -c 1-300 | tail -n 40 >&2 || true
+fi
+fi
 
 # ------------------------------------------------------------------------------------------ memory
-serve_kib=$(vm_hwm_kib "$SERVE_PID")
-project_kib=$(vm_hwm_kib "$PROJECT_PID")
-add_result --figure memory --side ours --run 1 --json "{\"serve_kib\": $serve_kib, \"project_kib\": $project_kib}"
+if runs register || runs retire || runs get || runs lag; then
+  serve_kib=$(vm_hwm_kib "$SERVE_PID")
+  project_kib=$(vm_hwm_kib "$PROJECT_PID")
+  add_result --figure memory --side ours --run 1 --json "{\"serve_kib\": $serve_kib, \"project_kib\": $project_kib}"
+fi
 stop_process "$SERVE_PID" serve; SERVE_PID=""
 stop_process "$PROJECT_PID" project; PROJECT_PID=""
 
 # ------------------------------------------------------------------------------------------ rebuild
+EVENTS=0
+if runs rebuild; then
 log "rebuild: seeding $REBUILD_CREDITS credits x 3 events with SQL"
 t0=$SECONDS
 SQL_TIMEOUT=3600 sql rebuild -1 -v credits="$REBUILD_CREDITS" -f "$ROOT/bench/gen_rebuild.sql"
@@ -353,6 +442,7 @@ for ((run = 1; run <= RUNS; run++)); do
     >"$WORK/rebuild-base-$run.out" 2>&1 || { cat "$WORK/rebuild-base-$run.out" >&2; die "COPY baseline failed"; }
   add_result --figure rebuild --side baseline --run "$run" --copy "$WORK/rebuild-base-$run.out" --rows "$EVENTS"
 done
+fi
 
 # ------------------------------------------------------------------------------------------ report
 meta=(
@@ -363,7 +453,7 @@ meta=(
   --meta "load=load average (1, 5, 15 min) $LOAD_AT_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (the suite itself included)"
   --meta "memory=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
   --meta "postgres=$(sql_value postgres "SELECT version()" | cut -d, -f1), fsync $(sql_value postgres "SHOW fsync"), synchronous_commit $(sql_value postgres "SHOW synchronous_commit"), shared_buffers $(sql_value postgres "SHOW shared_buffers"), max_connections $(sql_value postgres "SHOW max_connections") (scripts/pg-cluster.sh defaults, no --fast)"
-  --meta "settings=$RUNS run(s) x ${RUN_SECONDS} s per figure and side, interleaved; $CLIENTS connections, $THREADS wrk threads / pgbench -j $THREADS; serve and project with default settings; lag run ${LAG_SECONDS} s; rebuild of $EVENTS events"
+  --meta "settings=$RUNS run(s) x ${RUN_SECONDS} s per figure and side, interleaved; $CLIENTS connections, $THREADS wrk threads / pgbench -j $THREADS; serve and project with default settings; lag run ${LAG_SECONDS} s; rebuild of $EVENTS events; figures: $FIGURES"
   --meta "data=retire: $SOLD SOLD credits seeded ($PER_RUN per run, each retired at most once); GET: ids drawn uniformly from $GET_IDS of them (SOLD or RETIRED; both sides the same ids); rebuild: $EVENTS seeded events ($REBUILD_CREDITS credits x CREATED/SOLD/RETIRED)"
   --meta "command=$ORIGINAL_COMMAND"
 )

@@ -11,8 +11,9 @@
 //       only pieces that are valid UTF-8 are used (the server never puts anything else in a problem)
 //   'D' decode_event(type, data): the rest split at the first NUL byte (event data from the log)
 //   'N' the rest as the raw text of a JSON value (meant to be a number: exponent and fraction edges are in
-//       api.dict) put into every field of register, sell and retire bodies, nested, and into event data
-//       for decode_event: finds number-conversion faults such as RapidJSON's CVE-2024-38517 in any field
+//       api.dict), and an edge number built from its bytes (edge_number), each put into every field of
+//       register, sell and retire bodies, nested, and into event data for decode_event: finds
+//       number-conversion faults such as RapidJSON's CVE-2024-38517 in any field
 // Any other first byte picks one of these by its value modulo their number.
 #include <cstddef>
 #include <cstdint>
@@ -83,8 +84,33 @@ void fuzz_decode_event(std::string_view input) {
   FUZZ_CHECK(encode_event_data(again) == encoded, "event data does not round-trip");
 }
 
+// A JSON number built from the input's bytes around the edges where number parsers overflow: a sign, 1-3
+// integer digits, 0-47 fraction digits and an exponent near +-2^31, 2^32, 10^9 or the double range (less
+// 0-31). The sum of exponent and fraction length overflowing an int is what crashed RapidJSON 1.1.0
+// (CVE-2024-38517); mutating raw text reaches such numbers only by luck.
+std::string edge_number(std::string_view input) {
+  auto byte = [&](std::size_t i) { return i < input.size() ? static_cast<unsigned char>(input[i]) : 0u; };
+  static constexpr long long kExponents[] = {2147483647LL, 2147483648LL, 2147483600LL, 4294967296LL,
+                                             1000000000LL, 308, 324, 400};
+  std::string number = (byte(0) & 1) ? "-" : "";
+  const std::size_t int_digits = 1 + byte(1) % 3;
+  const std::size_t fraction_digits = byte(2) % 48;
+  std::size_t next = 6;
+  auto digit = [&] { return static_cast<char>('0' + byte(next++) % 10); };
+  number += static_cast<char>('1' + byte(next++) % 9);
+  for (std::size_t i = 1; i < int_digits; ++i) number += digit();
+  if (fraction_digits > 0) {
+    number += '.';
+    for (std::size_t i = 0; i < fraction_digits; ++i) number += digit();
+  }
+  const long long exponent = kExponents[byte(3) % 8] - static_cast<long long>(byte(5) % 32);
+  const char* const signs[] = {"e-", "e+", "e", "E-"};
+  number += signs[byte(4) % 4] + std::to_string(exponent);
+  return number;
+}
+
 // The raw value in every field of every body in turn (and all at once), then in event data.
-void fuzz_number_in_every_field(std::string_view value) {
+void fuzz_value_in_every_field(std::string_view value) {
   if (value.size() > 4096) return;  // numbers are short; long inputs only slow the search
   const std::string v(value);
   const std::vector<std::string> register_fields = {"project_name", "registry", "vintage", "quantity", "serial_number"};
@@ -120,6 +146,12 @@ void fuzz_number_in_every_field(std::string_view value) {
                                     ",\"quantity\":" + v + ",\"serial_number\":\"s\"}", &event);
   (void)decode_event("SOLD", "{\"buyer\":" + v + "}", &event);
   (void)decode_event("RETIRED", "{\"reason\":" + v + "}", &event);
+}
+
+// Both the input as number text and an edge number built from it, in every field.
+void fuzz_number_in_every_field(std::string_view input) {
+  fuzz_value_in_every_field(input);
+  fuzz_value_in_every_field(edge_number(input));
 }
 
 }  // namespace

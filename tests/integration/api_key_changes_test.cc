@@ -20,37 +20,6 @@ class ApiKeyChanges : public LedgerFixture {
  protected:
   ApiKeyChanges() { start_services_in_setup_ = false; }
 
-  // A login role in `group`, unique to this test database, dropped afterwards.
-  std::string LoginIn(const std::string& group) {
-    const std::string role = db_->name() + "_" + group;
-    db_->exec_admin("CREATE ROLE " + role + " LOGIN IN ROLE " + group);
-    roles_.push_back(role);
-    return role;
-  }
-  void TearDown() override {
-    for (const std::string& role : roles_) {
-      try {
-        if (db_ != nullptr) db_->exec_admin("DROP ROLE IF EXISTS " + role);
-      } catch (const std::exception& e) {
-        ADD_FAILURE() << "could not drop role " << role << ": " << e.what();
-      }
-    }
-    LedgerFixture::TearDown();
-  }
-
-  // "" when `sql` commits as `role` (empty: the fixture's superuser), else the error.
-  std::string ErrorAs(const std::string& role, const std::string& sql) {
-    pqxx::connection conn(db_->admin().conninfo(db_->name()) + (role.empty() ? "" : " user=" + role));
-    pqxx::work tx(conn);
-    try {
-      tx.exec(sql);
-      tx.commit();
-      return "";
-    } catch (const pqxx::sql_error& e) {
-      return e.what();
-    }
-  }
-
   std::string key_id(const std::string& key) { return key.substr(4, 16); }
 
   std::vector<std::string> Tampering(const std::string& id) {
@@ -68,7 +37,6 @@ class ApiKeyChanges : public LedgerFixture {
     };
   }
 
-  std::vector<std::string> roles_;
 };
 
 TEST_F(ApiKeyChanges, NoRoleCanEditOrRemoveAKeyOrAChange) {

@@ -55,42 +55,7 @@ class DatabaseRoles : public LedgerFixture {
  protected:
   DatabaseRoles() { start_services_in_setup_ = false; }
 
-  // A login role in `group`, unique to this test database, dropped afterwards.
-  std::string LoginIn(const std::string& group) {
-    const std::string role = db_->name() + "_" + group;
-    db_->exec_admin("CREATE ROLE " + role + " LOGIN IN ROLE " + group);
-    roles_.push_back(role);
-    return role;
-  }
-  void TearDown() override {
-    for (const std::string& role : roles_) {
-      try {
-        if (db_ != nullptr) {
-          db_->exec_admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '" + role + "'");
-          db_->exec_admin("DROP ROLE IF EXISTS " + role);
-        }
-      } catch (const std::exception& e) {
-        ADD_FAILURE() << "could not drop role " << role << ": " << e.what();
-      }
-    }
-    LedgerFixture::TearDown();
-  }
-
-  // Runs `sql` as `role` in one transaction; the error message, "" when it committed.
-  std::string ErrorAs(const std::string& role, const std::string& sql) {
-    pqxx::connection conn(role_url(role));
-    pqxx::work tx(conn);
-    try {
-      tx.exec(sql);
-      tx.commit();
-      return "";
-    } catch (const pqxx::sql_error& e) {
-      return e.what();
-    }
-  }
   std::string Error(const std::string& sql) { return ErrorAs(admin_->user, sql); }
-
-  std::vector<std::string> roles_;
 };
 
 TEST_F(DatabaseRoles, NoProcessRoleIsASuperuserAndTheOwnerOwnsTheSchema) {
@@ -264,7 +229,7 @@ TEST_F(DatabaseRoles, MigrateAcceptsTheOriginalChecksumOf0003AndNothingElse) {
 TEST_F(DatabaseRoles, BootstrapIsIdempotentAndAdoptsAnOlderSuperuserDatabase) {
   const std::string dbname = db_->name() + "_old";
   const std::string auditor = db_->name() + "_aud";
-  roles_.push_back(auditor);
+  login_roles_.push_back(auditor);
   db_->exec_admin("DROP DATABASE IF EXISTS " + dbname + " WITH (FORCE)");
   db_->exec_admin("CREATE DATABASE " + dbname);  // owned by the superuser, as `make run` made them before
   struct DropDb {

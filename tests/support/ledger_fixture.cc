@@ -8,6 +8,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include <pqxx/pqxx>
+
 namespace ledger::test {
 namespace {
 
@@ -161,8 +163,37 @@ void LedgerFixture::TearDown() {
   }
   serve_.reset();
   projector_.reset();
+  for (const std::string& role : login_roles_) {
+    try {
+      if (db_ != nullptr) {
+        db_->exec_admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '" + role + "'");
+        db_->exec_admin("DROP ROLE IF EXISTS " + role);
+      }
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "could not drop role " << role << ": " << e.what();
+    }
+  }
   db_.reset();  // drops the database
   if (!work_dir_.empty() && std::getenv("LEDGER_TEST_KEEP") == nullptr) remove_tree(work_dir_);
+}
+
+std::string LedgerFixture::LoginIn(const std::string& group) {
+  const std::string role = db_->name() + "_" + group;
+  db_->exec_admin("CREATE ROLE " + role + " LOGIN IN ROLE " + group);
+  login_roles_.push_back(role);
+  return role;
+}
+
+std::string LedgerFixture::ErrorAs(const std::string& role, const std::string& sql) {
+  pqxx::connection conn(role.empty() ? database_url() : role_url(role));
+  pqxx::work tx(conn);
+  try {
+    tx.exec(sql);
+    tx.commit();
+    return "";
+  } catch (const pqxx::sql_error& e) {
+    return e.what();
+  }
 }
 
 Environment LedgerFixture::ledger_env(const std::string& command) const {

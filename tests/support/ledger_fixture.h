@@ -75,6 +75,12 @@ class LedgerFixture : public ::testing::Test {
   // As the superuser, for the tests' own queries; the processes get role_url(role_for_command(...)).
   std::string database_url() const { return db_->conninfo(); }
   std::string role_url(const std::string& role) const { return db_->conninfo_as(role); }
+  // A login role in `group` (e.g. "ledger_auditor"), unique to this test database; TearDown drops it (and
+  // any other role named in login_roles_), ending its sessions first.
+  std::string LoginIn(const std::string& group);
+  // "" when `sql` commits as `role` ("" for the superuser) in one transaction, else the error message.
+  std::string ErrorAs(const std::string& role, const std::string& sql);
+  std::vector<std::string> login_roles_;
 
   // --- processes ---
   // DATABASE_URL as the role `command` runs as (+ LEDGER_HTTP_PORT=0).

@@ -210,6 +210,10 @@ std::vector<CreditCommandResult> execute_credit_batch(WorkerConnection& connecti
   for (const std::string& key : keys) {
     if (!key.empty()) wanted_keys.push_back(key);
   }
+  // Claims are not read before the first attempt: a new credit's lookalike is rare, and the claims' primary
+  // key refuses it anyway (a Conflict). After any conflict the batch is decided again once with the claims
+  // read, so a lookalike gets its 409 without splitting the batch into a transaction per command.
+  bool read_claims_first = false;
   for (int attempt = 1; attempt <= kCommandAttemptsMax; ++attempt) {
     Status error;
     pqxx::connection* conn = connection.get(&error);
@@ -224,7 +228,7 @@ std::vector<CreditCommandResult> execute_credit_batch(WorkerConnection& connecti
       std::vector<std::string> stream_ids;
       for (const CreditCommandRequest& r : requests) stream_ids.push_back(r.credit_id);
       std::map<std::string, std::string> claimed;
-      if (!wanted_keys.empty()) {
+      if (read_claims_first && !wanted_keys.empty()) {
         for (StreamClaim& claim : read_claims(tx, kConfusableClaimKind, wanted_keys)) {
           claimed.emplace(std::move(claim.key), std::move(claim.stream_id));
         }
@@ -235,6 +239,10 @@ std::vector<CreditCommandResult> execute_credit_batch(WorkerConnection& connecti
       Status appended = append_events(tx, batch.events, batch.claims);
       if (appended.IsConflict()) {
         tx.abort();
+        if (!read_claims_first && !wanted_keys.empty()) {
+          read_claims_first = true;
+          continue;  // a claim may be what was taken: decide again knowing the claims
+        }
         if (n > 1) break;  // isolate: let each command meet the conflict on its own
         continue;          // decide again against fresh state
       }

@@ -11,7 +11,6 @@ CREATE TABLE stream_claims (
     claimed_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (claim_kind, claim_key)
 );
-CREATE INDEX stream_claims_stream ON stream_claims (stream_id);
 
 CREATE FUNCTION stream_claims_reject_change() RETURNS trigger LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp AS $$

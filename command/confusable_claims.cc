@@ -1,7 +1,5 @@
 #include "command/confusable_claims.h"
 
-#include <map>
-
 #include "command/credit_commands.h"
 #include "command/text_rules.h"
 
@@ -16,20 +14,22 @@ Status backfill_confusable_claims(pqxx::connection& connection, ClaimsBackfill* 
         "   SELECT 1 FROM stream_claims c WHERE c.claim_kind = $1 AND c.stream_id = e.stream_id)"
         " ORDER BY e.position",
         kConfusableClaimKind);
-    std::map<std::string, std::string> taken;  // key -> credit, for keys claimed by this backfill
     for (const auto& row : unclaimed) {
       const std::string stream_id = row[0].as<std::string>();
       const std::string key = confusable_key(row[1].as<std::string>(), row[2].as<std::string>());
-      const pqxx::result holder = tx.exec_params(
-          "SELECT stream_id::text FROM stream_claims WHERE claim_kind = $1 AND claim_key = $2", kConfusableClaimKind,
-          key);
-      if (!holder.empty()) {
-        out->twins.push_back(stream_id + " looks like " + holder[0][0].as<std::string>());
+      const pqxx::result inserted = tx.exec_params(
+          "INSERT INTO stream_claims (claim_kind, claim_key, stream_id) VALUES ($1, $2, $3::uuid)"
+          " ON CONFLICT DO NOTHING",
+          kConfusableClaimKind, key, stream_id);
+      if (inserted.affected_rows() == 1) {
+        ++out->claimed;
         continue;
       }
-      tx.exec_params("INSERT INTO stream_claims (claim_kind, claim_key, stream_id) VALUES ($1, $2, $3::uuid)",
-                     kConfusableClaimKind, key, stream_id);
-      ++out->claimed;
+      // An earlier credit holds this key: a lookalike pair from before the rule existed.
+      const pqxx::row holder = tx.exec_params1(
+          "SELECT stream_id::text FROM stream_claims WHERE claim_kind = $1 AND claim_key = $2", kConfusableClaimKind,
+          key);
+      out->twins.push_back(stream_id + " looks like " + holder[0].as<std::string>());
     }
     tx.commit();
     return Status::Ok();

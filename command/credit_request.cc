@@ -119,6 +119,7 @@ std::optional<int> check_vintage(const rapidjson::Value* value, std::vector<Fiel
   }
   std::int64_t year;
   if (value->IsString()) {
+    // A string the text rules refuse leaves `text` empty, and so fails the 4-digit check below.
     std::string text;
     normalize_text(std::string_view(value->GetString(), value->GetStringLength()), kTextMaxChars, &text);
     if (text.size() != 4 || text.find_first_not_of("0123456789") != std::string::npos) {

@@ -1,7 +1,6 @@
 #include "command/text_rules.h"
 
 #include <cstdio>
-#include <memory>
 
 #include <openssl/evp.h>
 #include <unicode/normalizer2.h>
@@ -16,14 +15,18 @@ namespace ledger {
 
 namespace {
 
+// One of ICU's built-in normalizers (owned by ICU, valid for the life of the process).
+const icu::Normalizer2& builtin_normalizer(const icu::Normalizer2* (*get)(UErrorCode&), const char* missing) {
+  UErrorCode status = U_ZERO_ERROR;
+  const icu::Normalizer2* n = get(status);
+  LEDGER_ASSERT(U_SUCCESS(status) && n != nullptr, missing);
+  return *n;
+}
+
 const icu::Normalizer2& nfc() {
-  static const icu::Normalizer2* const instance = [] {
-    UErrorCode status = U_ZERO_ERROR;
-    const icu::Normalizer2* n = icu::Normalizer2::getNFCInstance(status);
-    LEDGER_ASSERT(U_SUCCESS(status) && n != nullptr, "ICU has no NFC normalizer");
-    return n;
-  }();
-  return *instance;
+  static const icu::Normalizer2& instance =
+      builtin_normalizer(&icu::Normalizer2::getNFCInstance, "ICU has no NFC normalizer");
+  return instance;
 }
 
 // Thread-safe for skeletons once opened (ICU: the test and skeleton functions may run concurrently on
@@ -71,13 +74,9 @@ std::string to_utf8(const icu::UnicodeString& text) {
 }
 
 const icu::Normalizer2& nfkc_casefold() {
-  static const icu::Normalizer2* const instance = [] {
-    UErrorCode status = U_ZERO_ERROR;
-    const icu::Normalizer2* n = icu::Normalizer2::getNFKCCasefoldInstance(status);
-    LEDGER_ASSERT(U_SUCCESS(status) && n != nullptr, "ICU has no NFKC_Casefold normalizer");
-    return n;
-  }();
-  return *instance;
+  static const icu::Normalizer2& instance =
+      builtin_normalizer(&icu::Normalizer2::getNFKCCasefoldInstance, "ICU has no NFKC_Casefold normalizer");
+  return instance;
 }
 
 icu::UnicodeString skeleton(const icu::UnicodeString& text) {

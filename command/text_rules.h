@@ -20,7 +20,7 @@ namespace ledger {
 // characters (Cc), format characters (Cf: zero-width characters, bidi controls, the BOM), other default
 // ignorable code points, line and paragraph separators (Zl, Zp), private-use, surrogate and unassigned
 // code points, and noncharacters. Otherwise returns what is wrong (a phrase such as "must not contain
-// invisible or format characters (U+200B at character 6)"); *out is then unspecified.
+// invisible or format characters (U+200B at character 6)"); *out is then left untouched.
 std::string normalize_text(std::string_view text, std::size_t max_chars, std::string* out);
 
 // Well-formed UTF-8 (no overlong forms, no surrogates, nothing past U+10FFFF).

@@ -71,6 +71,21 @@ std::string uuid_array_literal(const std::vector<std::string>& ids) {
   return array;
 }
 
+std::string text_array_literal(const std::vector<std::string>& values) {
+  std::string array = "{";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) array += ',';
+    array += '"';
+    for (const char c : values[i]) {
+      if (c == '"' || c == '\\') array += '\\';
+      array += c;
+    }
+    array += '"';
+  }
+  array += '}';
+  return array;
+}
+
 std::string rfc3339_utc_sql(std::string_view column) {
   return "to_char(" + std::string(column) + " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')";
 }

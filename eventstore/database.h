@@ -44,6 +44,9 @@ bool is_timeout(const std::exception& e);
 // A uuid[] literal ({a,b,c}) for one array parameter. The ids must be canonical UUID text (no quoting).
 std::string uuid_array_literal(const std::vector<std::string>& ids);
 
+// A text[] literal ({"a","b"}) for one array parameter: each element quoted, '"' and '\' escaped.
+std::string text_array_literal(const std::vector<std::string>& values);
+
 // libpq/libpqxx messages span lines ("ERROR: ...\nDETAIL: ...\n"); logs and answers want one line.
 std::string single_line(std::string_view message);
 

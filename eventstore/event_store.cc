@@ -132,8 +132,6 @@ const PreparedStatement kReadStreamVersion{
     "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1::uuid"};
 
 // The INSERT and the wake-up NOTIFY travel as one statement; the NOTIFY fires once per transaction's
-// statement, and PostgreSQL folds identical notifications within a transaction.
-// The INSERT and the wake-up NOTIFY travel as one statement; the NOTIFY fires once per transaction's
 // statement, and PostgreSQL folds identical notifications within a transaction. Claims ($2) are inserted
 // by the same statement after the events (their CTE reads `appended`, so it runs once that has).
 const PreparedStatement kAppendEvents{
@@ -232,19 +230,7 @@ std::vector<StreamClaim> read_claims(pqxx::transaction_base& tx, const std::stri
                                      const std::vector<std::string>& keys) {
   std::vector<StreamClaim> claims;
   if (keys.empty()) return claims;
-  // Keys are hex digests or similar plain text; quote each as an array element all the same.
-  std::string array = "{";
-  for (std::size_t i = 0; i < keys.size(); ++i) {
-    if (i > 0) array += ',';
-    array += '"';
-    for (const char c : keys[i]) {
-      if (c == '"' || c == '\\') array += '\\';
-      array += c;
-    }
-    array += '"';
-  }
-  array += '}';
-  for (const auto& row : tx.exec_prepared(prepared(tx, kReadClaims), kind, array)) {
+  for (const auto& row : tx.exec_prepared(prepared(tx, kReadClaims), kind, text_array_literal(keys))) {
     claims.push_back(StreamClaim{kind, row[0].as<std::string>(), row[1].as<std::string>()});
   }
   return claims;

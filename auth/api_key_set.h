@@ -13,7 +13,7 @@
 #include <unordered_map>
 
 #include "auth/api_key_store.h"
-#include "auth/role.h"
+#include "command/role.h"
 #include "eventstore/status.h"
 
 namespace ledger {

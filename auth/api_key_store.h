@@ -14,7 +14,7 @@
 
 #include <pqxx/pqxx>
 
-#include "auth/role.h"
+#include "command/role.h"
 #include "eventstore/status.h"
 
 namespace ledger {

@@ -13,7 +13,7 @@
 #include "auth/api_key.h"
 #include "auth/api_key_listener.h"
 #include "auth/api_key_set.h"
-#include "auth/role.h"
+#include "command/role.h"
 #include "eventstore/status.h"
 
 namespace ledger {

@@ -29,7 +29,10 @@ CreditAppender::CreditAppender(const std::string& database_url, const DatabaseLi
                   return results;
                 },
                 internal_error),
-      appenders_(database_url, limits, options, execute_credit_batch, internal_error) {}
+      // Commands on one credit go to one batch at a time, decided there in order, instead of racing each other
+      // from two appenders (a hot block's partial retirements would otherwise mostly be version conflicts).
+      appenders_(database_url, limits, options, execute_credit_batch, internal_error,
+                 [](const CreditCommandRequest& request) { return request.credit_id; }) {}
 
 bool CreditAppender::submit(CreditCommandRequest request, Completion done) {
   return appenders_.submit(std::move(request), [this, done = std::move(done)](CreditCommandResult result) {

@@ -1,5 +1,7 @@
 #include "command/credit_commands.h"
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <thread>
@@ -7,7 +9,9 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "command/credit_batch.h"
 #include "command/text_rules.h"
+#include "eventstore/database.h"
 #include "eventstore/event_store.h"
 
 namespace ledger {
@@ -27,65 +31,6 @@ std::vector<CreditCommandResult> all_results(std::size_t n, Kind kind, const std
   return std::vector<CreditCommandResult>(n, make_result(kind, CreditState(), detail));
 }
 
-const char* command_name(const CreditCommand& command) {
-  if (std::holds_alternative<RegisterCredit>(command)) return "register";
-  if (std::holds_alternative<SellCredit>(command)) return "sell";
-  return "retire";
-}
-
-std::string event_metadata(const CreditCommandRequest& request) {
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-  writer.StartObject();
-  writer.Key("request_id");
-  writer.String(request.request_id.c_str(), static_cast<rapidjson::SizeType>(request.request_id.size()));
-  writer.Key("command");
-  writer.String(command_name(request.command));
-  writer.Key("account");
-  writer.String(request.actor.account.c_str(), static_cast<rapidjson::SizeType>(request.actor.account.size()));
-  writer.Key("role");
-  writer.String(role_name(request.actor.role));
-  writer.EndObject();
-  return std::string(buffer.GetString(), buffer.GetSize());
-}
-
-// A stream's state as the decider sees it, or why it cannot be read (a broken invariant).
-struct StreamState {
-  CreditState state;
-  Status status;
-};
-
-// Folds the events of several streams (ordered by stream, then version) into decider states.
-std::map<std::string, StreamState> load_states(const std::vector<RecordedEvent>& events) {
-  std::map<std::string, StreamState> states;
-  for (const RecordedEvent& recorded : events) {
-    StreamState& stream = states[recorded.stream_id];
-    if (!stream.status.ok()) continue;
-    if (recorded.stream_version != stream.state.version + 1) {
-      stream.status = Status::Internal("stream " + recorded.stream_id + " jumps from version " +
-                                       std::to_string(stream.state.version) + " to " +
-                                       std::to_string(recorded.stream_version));
-      continue;
-    }
-    CreditEvent event;
-    Status decoded = decode_event(recorded.event_type, recorded.data_json, &event);
-    if (!decoded.ok()) {
-      stream.status = Status::Internal("event " + recorded.event_id + " of stream " + recorded.stream_id +
-                                       " cannot be decoded: " + decoded.message());
-      continue;
-    }
-    stream.state = evolve(std::move(stream.state), event);
-  }
-  return states;
-}
-
-// The batch decided against one snapshot of its streams: the results to give if the events commit.
-struct DecidedBatch {
-  std::vector<CreditCommandResult> results;
-  std::vector<NewEvent> events;
-  std::vector<StreamClaim> claims;  // the confusable keys the batch's new credits take
-};
-
 // The confusable key (command/text_rules.h) each registration would claim, "" for other commands: the
 // claim a new credit takes, so that no lookalike of it can be registered. Derived, never recorded.
 std::vector<std::string> confusable_keys(const std::vector<CreditCommandRequest>& requests) {
@@ -99,81 +44,145 @@ std::vector<std::string> confusable_keys(const std::vector<CreditCommandRequest>
   return keys;
 }
 
-// `keys`: confusable_keys(requests). `claimed`: confusable key -> the credit holding it, as read in this
-// transaction.
-DecidedBatch decide_batch(const std::vector<CreditCommandRequest>& requests, const std::vector<std::string>& keys,
-                          std::map<std::string, StreamState> states, std::map<std::string, std::string> claimed) {
-  DecidedBatch batch;
-  batch.results.reserve(requests.size());
-  for (std::size_t i = 0; i < requests.size(); ++i) {
-    const CreditCommandRequest& request = requests[i];
-    StreamState& stream = states[request.credit_id];
-    const CreditState& state = stream.state;
-    if (!stream.status.ok()) {
-      batch.results.push_back(make_result(Kind::kInternal, state, stream.status.message()));
-      continue;
+std::atomic<std::int64_t> idempotency_ttl_s{kIdempotencyTtlDefaultS};
+
+// A text[] literal from the given strings.
+std::vector<std::string> sorted_unique(std::vector<std::string> items) {
+  std::sort(items.begin(), items.end());
+  items.erase(std::unique(items.begin(), items.end()), items.end());
+  return items;
+}
+
+// Reads what decide_batch needs besides the streams: which buyers are known accounts, which registries are
+// bound to registering issuers, and the stored answers of idempotency keys. Claims only when asked
+// (`with_claims`): after a conflict.
+BatchFacts read_facts(pqxx::transaction_base& tx, const std::vector<CreditCommandRequest>& requests,
+                      const std::vector<std::string>& keys, bool with_claims) {
+  BatchFacts facts;
+  std::vector<std::string> buyers, issuers, idempotency_accounts, idempotency_keys;
+  for (const CreditCommandRequest& r : requests) {
+    if (const auto* sell = std::get_if<SellCredit>(&r.command)) buyers.push_back(sell->buyer);
+    if (std::holds_alternative<RegisterCredit>(r.command) && r.actor.role == Role::kIssuer) {
+      issuers.push_back(r.actor.account);
     }
-    if (request.if_match.has_value() && !request.if_match->matches(state.version)) {
-      batch.results.push_back(make_result(
-          Kind::kPreconditionFailed, state,
-          state.version == 0 ? std::string("the credit does not exist, so If-Match cannot match")
-                             : "the credit is at version " + std::to_string(state.version) +
-                                   ", which If-Match does not name"));
-      continue;
+    if (r.idempotency.has_value()) {
+      idempotency_accounts.push_back(r.actor.account);
+      idempotency_keys.push_back(r.idempotency->key);
     }
-    Decision decision = decide(request.command, state, request.actor);
-    if (decision.error.has_value()) {
-      const DecideError::Kind why = decision.error->kind;
-      const Kind kind = why == DecideError::Kind::kNotFound    ? Kind::kNotFound
-                        : why == DecideError::Kind::kForbidden ? Kind::kForbidden
-                                                               : Kind::kRejected;
-      CreditCommandResult result = make_result(kind, state, decision.error->detail);
-      result.error = std::move(decision.error);
-      batch.results.push_back(std::move(result));
-      continue;
-    }
-    if (decision.events.empty()) {  // an identical registration: nothing to append
-      batch.results.push_back(make_result(Kind::kApplied, state, ""));
-      continue;
-    }
-    const bool created = std::holds_alternative<RegisterCredit>(request.command) && state.version == 0;
-    if (created) {
-      // A new credit must not look like one that exists (or one registered earlier in this batch).
-      const std::string& key = keys[i];
-      const auto holder = claimed.find(key);
-      if (holder != claimed.end() && holder->second != request.credit_id) {
-        DecideError error;
-        error.kind = DecideError::Kind::kConfusable;
-        error.confusable_with = holder->second;
-        error.detail = "credit " + holder->second +
-                       " is already registered with a registry and serial number that look the same as these "
-                       "(Unicode confusables or a difference only in case); registering this one as well "
-                       "would issue the same units twice";
-        CreditCommandResult result = make_result(Kind::kRejected, state, error.detail);
-        result.error = std::move(error);
-        batch.results.push_back(std::move(result));
-        continue;
-      }
-      claimed[key] = request.credit_id;
-      batch.claims.push_back(StreamClaim{kConfusableClaimKind, key, request.credit_id});
-    }
-    const std::string metadata = event_metadata(request);
-    CreditState next = state;
-    for (const CreditEvent& event : decision.events) {
-      NewEvent e;
-      e.stream_id = request.credit_id;
-      e.stream_version = next.version + 1;
-      e.event_id = new_event_id();
-      e.event_type = event_type_name(event);
-      e.data_json = encode_event_data(event);
-      e.metadata_json = metadata;
-      batch.events.push_back(std::move(e));
-      next = evolve(std::move(next), event);
-    }
-    stream.state = next;  // later commands on this stream in the batch see this one's effect
-    batch.results.push_back(make_result(created ? Kind::kCreated : Kind::kApplied, std::move(next), ""));
   }
-  return batch;
+  if (!buyers.empty()) {
+    for (const auto& row : tx.exec_params("SELECT DISTINCT account FROM api_key_changes"
+                                          " WHERE change = 'created' AND account = ANY($1::text[])",
+                                          text_array_literal(sorted_unique(buyers)))) {
+      facts.known_accounts.insert(row[0].as<std::string>());
+    }
+  }
+  if (!issuers.empty()) {
+    for (const auto& row : tx.exec_params("SELECT account, registry FROM registry_bindings"
+                                          " WHERE account = ANY($1::text[])",
+                                          text_array_literal(sorted_unique(issuers)))) {
+      facts.bindings.emplace(row[0].as<std::string>(), ascii_lowercase(row[1].as<std::string>()));
+    }
+  }
+  if (!idempotency_keys.empty()) {
+    for (const auto& row : tx.exec_params(
+             "SELECT k.account, k.idempotency_key, k.request_sha256, k.response_status, k.response_body,"
+             " k.location, k.etag FROM unnest($1::text[], $2::text[]) AS w(account, idempotency_key)"
+             " JOIN idempotency_keys k USING (account, idempotency_key)"
+             " WHERE k.created_at > now() - make_interval(secs => $3)",
+             text_array_literal(idempotency_accounts), text_array_literal(idempotency_keys),
+             static_cast<double>(idempotency_ttl_s.load()))) {
+      StoredIdempotency stored;
+      stored.request_sha256 = row[2].as<std::string>();
+      stored.response.status = row[3].as<int>();
+      stored.response.body = row[4].as<std::string>();
+      stored.response.location = row[5].as<std::string>();
+      stored.response.etag = row[6].as<std::string>();
+      facts.idempotency.emplace(std::make_pair(row[0].as<std::string>(), row[1].as<std::string>()), std::move(stored));
+    }
+  }
+  if (with_claims) {
+    std::vector<std::string> wanted_keys;
+    std::vector<StreamRangeClaim> wanted_units;
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      const auto* reg = std::get_if<RegisterCredit>(&requests[i].command);
+      if (reg == nullptr) continue;
+      wanted_keys.push_back(keys[i]);
+      if (std::optional<std::string> numbering = unit_numbering(*reg)) {
+        wanted_units.push_back(StreamRangeClaim{kUnitsClaimKind, *numbering, reg->attributes.block_start,
+                                                reg->attributes.block_end, requests[i].credit_id});
+      }
+    }
+    for (StreamClaim& claim : read_claims(tx, kConfusableClaimKind, wanted_keys)) {
+      facts.confusable_holders.emplace(std::move(claim.key), std::move(claim.stream_id));
+    }
+    facts.units_held = read_overlapping_range_claims(tx, kUnitsClaimKind, wanted_units);
+    if (!facts.units_held.empty()) {
+      std::vector<std::string> holders;
+      for (const StreamRangeClaim& claim : facts.units_held) holders.push_back(claim.stream_id);
+      for (auto& [id, stream] : load_states(read_streams_from_snapshots(tx, sorted_unique(holders)))) {
+        facts.units_holders.emplace(id, std::move(stream.state));
+      }
+    }
+  }
+  return facts;
+}
+
+// Stores the batch's idempotency answers; an unexpired answer already stored under a key (a concurrent
+// request with it won) is a Conflict.
+Status store_idempotency(pqxx::transaction_base& tx, const std::vector<IdempotencyRow>& rows) {
+  if (rows.empty()) return Status::Ok();
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  auto field = [&writer](const char* name, const std::string& value) {
+    writer.Key(name);
+    writer.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+  };
+  writer.StartArray();
+  for (const IdempotencyRow& row : rows) {
+    writer.StartObject();
+    field("account", row.account);
+    field("key", row.key);
+    field("sha", row.request_sha256);
+    writer.Key("status");
+    writer.Int(row.response.status);
+    field("body", row.response.body);
+    field("location", row.response.location);
+    field("etag", row.response.etag);
+    writer.EndObject();
+  }
+  writer.EndArray();
+  const pqxx::result written = tx.exec_params(
+      "INSERT INTO idempotency_keys AS k (account, idempotency_key, request_sha256, response_status, response_body,"
+      " location, etag)"
+      " SELECT x->>'account', x->>'key', x->>'sha', (x->>'status')::integer, x->>'body', x->>'location', x->>'etag'"
+      " FROM jsonb_array_elements($1::jsonb) AS rows(x)"
+      " ON CONFLICT (account, idempotency_key) DO UPDATE SET request_sha256 = EXCLUDED.request_sha256,"
+      " response_status = EXCLUDED.response_status, response_body = EXCLUDED.response_body,"
+      " location = EXCLUDED.location, etag = EXCLUDED.etag, created_at = now()"
+      " WHERE k.created_at <= now() - make_interval(secs => $2)",
+      std::string(buffer.GetString(), buffer.GetSize()), static_cast<double>(idempotency_ttl_s.load()));
+  if (written.affected_rows() != rows.size()) return Status::Conflict("an idempotency key was stored concurrently");
+  return Status::Ok();
+}
+
+// At most once a minute per process: deletes answers older than the TTL.
+void sweep_idempotency_keys(WorkerConnection& connection) {
+  static std::atomic<std::int64_t> last_sweep_s{0};
+  const std::int64_t now_s =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  std::int64_t last = last_sweep_s.load();
+  if (now_s - last < 60 || !last_sweep_s.compare_exchange_strong(last, now_s)) return;
+  Status error;
+  pqxx::connection* conn = connection.get(&error);
+  if (conn == nullptr) return;
+  try {
+    pqxx::nontransaction tx(*conn);
+    tx.exec_params("DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)",
+                   static_cast<double>(idempotency_ttl_s.load()));
+  } catch (const std::exception&) {
+    connection.discard();  // the next batch reconnects; the sweep is retried a minute later
+  }
 }
 
 // Is the session that sent an in-doubt COMMIT gone for good (so its transaction has committed or rolled
@@ -192,6 +201,8 @@ constexpr int kInDoubtPollIntervalMs = 100;
 
 }  // namespace
 
+void set_idempotency_ttl_s(std::int64_t ttl_s) { idempotency_ttl_s.store(ttl_s); }
+
 bool VersionPrecondition::matches(std::int64_t current_version) const {
   if (any) return current_version > 0;
   for (std::int64_t v : versions) {
@@ -204,15 +215,16 @@ std::vector<CreditCommandResult> execute_credit_batch(WorkerConnection& connecti
                                                       const std::vector<CreditCommandRequest>& requests) {
   const std::size_t n = requests.size();
   if (n == 0) return {};
+  sweep_idempotency_keys(connection);
   bool reconnected = false;  // a pooled session found dead before COMMIT is replaced once, not reported
   const std::vector<std::string> keys = confusable_keys(requests);
-  std::vector<std::string> wanted_keys;
-  for (const std::string& key : keys) {
-    if (!key.empty()) wanted_keys.push_back(key);
-  }
-  // Claims are not read before the first attempt: a new credit's lookalike is rare, and the claims' primary
-  // key refuses it anyway (a Conflict). After any conflict the batch is decided again once with the claims
-  // read, so a lookalike gets its 409 without splitting the batch into a transaction per command.
+  const bool any_registration = std::any_of(requests.begin(), requests.end(), [](const CreditCommandRequest& r) {
+    return std::holds_alternative<RegisterCredit>(r.command);
+  });
+  // Claims are not read before the first attempt: a new credit's lookalike or overlap is rare, and the
+  // claims' constraints refuse it anyway (a Conflict). After any conflict the batch is decided again once
+  // with the claims read, so such a credit gets its 409 without splitting the batch into a transaction per
+  // command.
   bool read_claims_first = false;
   for (int attempt = 1; attempt <= kCommandAttemptsMax; ++attempt) {
     Status error;
@@ -227,19 +239,15 @@ std::vector<CreditCommandResult> execute_credit_batch(WorkerConnection& connecti
       // Reads first: the event INSERT must be this transaction's first write (see event_store.h).
       std::vector<std::string> stream_ids;
       for (const CreditCommandRequest& r : requests) stream_ids.push_back(r.credit_id);
-      std::map<std::string, std::string> claimed;
-      if (read_claims_first && !wanted_keys.empty()) {
-        for (StreamClaim& claim : read_claims(tx, kConfusableClaimKind, wanted_keys)) {
-          claimed.emplace(std::move(claim.key), std::move(claim.stream_id));
-        }
-      }
-      batch = decide_batch(requests, keys, load_states(read_streams(tx, stream_ids)), std::move(claimed));
-      if (batch.events.empty()) return batch.results;  // nothing to write: refusals and no-ops only
+      const BatchFacts facts = read_facts(tx, requests, keys, read_claims_first);
+      batch = decide_batch(requests, keys, load_states(read_streams_from_snapshots(tx, stream_ids)), facts);
+      if (batch.events.empty() && batch.idempotency.empty()) return batch.results;  // refusals and no-ops only
 
-      Status appended = append_events(tx, batch.events, batch.claims);
+      Status appended = append_events(tx, batch.events, batch.extras);
+      if (appended.ok()) appended = store_idempotency(tx, batch.idempotency);
       if (appended.IsConflict()) {
         tx.abort();
-        if (!read_claims_first && !wanted_keys.empty()) {
+        if (!read_claims_first && any_registration) {
           read_claims_first = true;
           continue;  // a claim may be what was taken: decide again knowing the claims
         }
@@ -271,6 +279,15 @@ std::vector<CreditCommandResult> execute_credit_batch(WorkerConnection& connecti
       }
       // COMMIT was sent and the connection died: the outcome is unknown until we find out.
       connection.discard();
+      if (batch.events.empty()) {
+        // Only idempotency answers were being stored: nothing executed either way, so a retry is safe.
+        for (CreditCommandResult& result : batch.results) {
+          if (result.kind == Kind::kReplayed || result.kind == Kind::kIdempotencyKeyReused) continue;
+          result = make_result(Kind::kUnavailable, CreditState(),
+                               "the connection to PostgreSQL was lost during commit; retry");
+        }
+        return batch.results;
+      }
       InDoubtCommit doubt;
       doubt.backend_pid = backend_pid;
       doubt.server_started_at = server_started_at;

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,12 +23,32 @@ struct VersionPrecondition {
   bool matches(std::int64_t current_version) const;
 };
 
+struct CreditCommandResult;
+
+// An answer as the HTTP side gives it, stored with an idempotency key so that a retry gets it again.
+struct StoredResponse {
+  int status = 0;
+  std::string body;
+  std::string location;  // "" when none
+  std::string etag;      // "" when none
+};
+
+// An Idempotency-Key sent with a command (README, "Idempotency-Key").
+struct IdempotencyRequest {
+  std::string key;             // 1..255 printable ASCII, as sent; scoped to the actor's account
+  std::string request_sha256;  // hex SHA-256 of the method, target and body: what "the same request" means
+  // The answer the HTTP side would give for a result, or nullopt when that answer must not be stored (an
+  // outage or a fault: a retry should execute). Pure; runs on the appender thread before COMMIT.
+  std::function<std::optional<StoredResponse>(const CreditCommandResult&)> render;
+};
+
 struct CreditCommandRequest {
   std::string credit_id;  // canonical lowercase UUID
   CreditCommand command;
   std::optional<VersionPrecondition> if_match;
   Actor actor;             // who sends it (decides what it may do); recorded in each event's metadata
   std::string request_id;  // recorded in each event's metadata
+  std::optional<IdempotencyRequest> idempotency;
 };
 
 // A batch whose connection died after COMMIT was sent: it either committed or it did not, and only the
@@ -54,16 +75,29 @@ struct CreditCommandResult {
     kOutcomeUnknown,      // 503: the connection died during COMMIT and the outcome could not be learnt in time
     kInternal,            // 500
     kInDoubt,             // internal, never answered: see InDoubtCommit and resolve_in_doubt_commits()
+    kReplayed,            // the idempotency key's first answer, in `replayed`: nothing executed
+    kIdempotencyKeyReused,  // 422: the idempotency key was used for a different request
   };
   Kind kind = Kind::kInternal;
-  CreditState state;                 // the credit after the command (or as found, for refusals)
-  std::optional<DecideError> error;  // for kRejected / kNotFound
+  std::string record_id;             // the block answered: the command's credit, or the child a partial carved
+  CreditState state;                 // that block after the command (or as found, for refusals)
+  std::optional<DecideError> error;  // for kRejected / kNotFound / kForbidden
   std::string detail;
   std::optional<InDoubtCommit> in_doubt;  // set exactly when kind == kInDoubt
+  // A partial command: the parent after the carve (it keeps the units the child did not take).
+  std::string remainder_id;
+  std::optional<CreditState> remainder;
+  std::optional<StoredResponse> replayed;  // set exactly when kind == kReplayed
 };
 
 // The claim kind under which each credit holds its confusable_key (command/text_rules.h).
 inline constexpr const char* kConfusableClaimKind = "credit_confusable";
+// The range-claim kind under which each issued block holds its units, keyed by its numbering.
+inline constexpr const char* kUnitsClaimKind = "credit_units";
+
+// How long an idempotency key's answer is kept (LEDGER_IDEMPOTENCY_TTL_S); set once at start-up.
+void set_idempotency_ttl_s(std::int64_t ttl_s);
+inline constexpr std::int64_t kIdempotencyTtlDefaultS = 86400;
 
 // Attempts per command when a concurrent writer wins the version race; each retry decides against fresh
 // state, so a retried retire of a just-retired credit is answered "already retired".

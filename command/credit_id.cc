@@ -47,7 +47,10 @@ std::string trim_spaces_and_tabs(std::string_view text) {
   return std::string(text.substr(begin, end - begin));
 }
 
-std::string credit_id(std::string_view registry, std::string_view serial_number) {
+namespace {
+
+// "[registry,serial_number" of an id's name, normalised.
+std::string name_prefix(std::string_view registry, std::string_view serial_number) {
   // Only ASCII letters are lower-cased: Unicode case folding depends on tables that differ between
   // languages and versions, and the id must never change.
   std::string normalized_registry = trim_spaces_and_tabs(registry);
@@ -58,7 +61,21 @@ std::string credit_id(std::string_view registry, std::string_view serial_number)
   append_json_string(normalized_registry, &name);
   name.push_back(',');
   append_json_string(trim_spaces_and_tabs(serial_number), &name);
+  return name;
+}
+
+}  // namespace
+
+std::string credit_id(std::string_view registry, std::string_view serial_number) {
+  std::string name = name_prefix(registry, serial_number);
   name.push_back(']');
+  return uuid_v5(kCreditIdNamespace, name);
+}
+
+std::string child_credit_id(std::string_view registry, std::string_view serial_number, std::int64_t block_start,
+                            std::int64_t block_end) {
+  std::string name = name_prefix(registry, serial_number);
+  name += "," + std::to_string(block_start) + "," + std::to_string(block_end) + "]";
   return uuid_v5(kCreditIdNamespace, name);
 }
 

@@ -2,6 +2,7 @@
 // same event stream), whoever registers it and however they capitalise the registry.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -19,5 +20,11 @@ std::string trim_spaces_and_tabs(std::string_view text);
 // json.dumps([registry, serial_number], ensure_ascii=False, separators=(",", ":")) gives, so other
 // tools can compute the same ids.
 std::string credit_id(std::string_view registry, std::string_view serial_number);
+
+// The id of a block carved from a credit: UUIDv5(kCreditIdNamespace, name) with name the compact JSON
+// [registry, serial_number, block_start, block_end], strings normalised as for credit_id() and the range
+// as JSON integers, e.g. ["registry1","SN1234",1,10].
+std::string child_credit_id(std::string_view registry, std::string_view serial_number, std::int64_t block_start,
+                            std::int64_t block_end);
 
 }  // namespace ledger

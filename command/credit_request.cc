@@ -10,6 +10,7 @@
 
 #include "command/credit_id.h"
 #include "command/json_input.h"
+#include "command/serial_numbers.h"
 #include "command/text_rules.h"
 
 namespace ledger {
@@ -22,6 +23,7 @@ constexpr int kVintageMin = 1990;
 constexpr int kVintageMax = 2100;
 constexpr std::int64_t kQuantityMin = 1;
 constexpr std::int64_t kQuantityMax = 1'000'000'000'000;
+constexpr std::size_t kDetailsMaxChars = 1000;
 
 // --- The body as a JSON object ---
 
@@ -176,6 +178,100 @@ void check_optional_text(const rapidjson::Value* value, const char* field, std::
   *out = check_text(value, field, kTextMaxChars, errors);
 }
 
+// An optional JSON integer in [min, max]; absent or null gives nullopt without an error. *bad is set when
+// the field is present but wrong.
+std::optional<std::int64_t> check_optional_integer(const rapidjson::Value* value, const char* field,
+                                                   std::int64_t min, std::int64_t max,
+                                                   std::vector<FieldError>* errors, bool* bad = nullptr) {
+  if (value == nullptr || value->IsNull()) return std::nullopt;
+  if (!value->IsNumber() || !value->IsInt64() || value->GetInt64() < min || value->GetInt64() > max) {
+    errors->push_back({field, value->IsNumber() ? "must be a whole number between " + std::to_string(min) +
+                                                      " and " + std::to_string(max)
+                                                : std::string("must be an integer")});
+    if (bad != nullptr) *bad = true;
+    return std::nullopt;
+  }
+  return value->GetInt64();
+}
+
+// The quantity of a partial command: how many of the block's units it is for (absent: all of them).
+std::optional<std::int64_t> check_units_quantity(const rapidjson::Value* value, std::vector<FieldError>* errors) {
+  return check_optional_integer(value, "quantity", 1, kUnitNumberLimit, errors);
+}
+
+std::optional<std::string> check_category(const rapidjson::Value* value, std::vector<FieldError>* errors) {
+  if (value == nullptr || value->IsNull()) return std::nullopt;
+  std::string allowed;
+  for (const char* category : kRetirementCategories) {
+    if (value->IsString() && std::string_view(value->GetString(), value->GetStringLength()) == category) {
+      return std::string(category);
+    }
+    allowed += allowed.empty() ? "" : ", ";
+    allowed += category;
+  }
+  errors->push_back({"category", "must be one of " + allowed});
+  return std::nullopt;
+}
+
+// Resolves the block of a registration: from a Verra or Gold Standard serial, from block_start/block_end,
+// or 1..quantity. Adds errors for whatever disagrees.
+void resolve_block(const rapidjson::Document& document, CreditAttributes* a, bool* range_stated,
+                   std::vector<FieldError>* errors) {
+  bool bad = false;
+  const std::optional<std::int64_t> quantity = [&]() -> std::optional<std::int64_t> {
+    const rapidjson::Value* value = find_member(document, "quantity");
+    if (value == nullptr || value->IsNull()) return std::nullopt;
+    std::vector<FieldError> quantity_errors;
+    std::optional<std::int64_t> q = check_quantity(value, &quantity_errors);
+    if (!q.has_value()) {
+      bad = true;
+      errors->insert(errors->end(), quantity_errors.begin(), quantity_errors.end());
+    }
+    return q;
+  }();
+  const std::optional<std::int64_t> start =
+      check_optional_integer(find_member(document, "block_start"), "block_start", 0, kUnitNumberLimit - 1, errors, &bad);
+  const std::optional<std::int64_t> end =
+      check_optional_integer(find_member(document, "block_end"), "block_end", 0, kUnitNumberLimit - 1, errors, &bad);
+  if (bad) return;
+  const std::optional<SerialRange> stated = parse_serial_range(registry_kind(a->registry), a->serial_number);
+  if (stated.has_value()) {
+    // The serial number states its units: anything else sent must agree with it.
+    if (start.has_value() && *start != stated->block_start) {
+      errors->push_back({"block_start", "must be " + std::to_string(stated->block_start) +
+                                            ", the first unit the serial number states"});
+    }
+    if (end.has_value() && *end != stated->block_end) {
+      errors->push_back({"block_end", "must be " + std::to_string(stated->block_end) +
+                                          ", the last unit the serial number states"});
+    }
+    a->block_start = stated->block_start;
+    a->block_end = stated->block_end;
+    *range_stated = true;
+  } else if (start.has_value() || end.has_value()) {
+    if (!start.has_value()) return errors->push_back({"block_start", "is required with block_end"});
+    if (!end.has_value()) return errors->push_back({"block_end", "is required with block_start"});
+    if (*end < *start) return errors->push_back({"block_end", "must not be below block_start"});
+    a->block_start = *start;
+    a->block_end = *end;
+    *range_stated = true;
+  } else {
+    if (!quantity.has_value()) return errors->push_back({"quantity", "is required (or block_start and block_end)"});
+    a->block_start = 1;
+    a->block_end = *quantity;
+  }
+  if (!errors->empty()) return;
+  const std::int64_t units = a->block_end - a->block_start + 1;
+  if (quantity.has_value() && *quantity != units) {
+    return errors->push_back({"quantity", "must be " + std::to_string(units) + ", the number of units in " +
+                                              std::to_string(a->block_start) + ".." + std::to_string(a->block_end)});
+  }
+  if (units > kQuantityMax) {
+    return errors->push_back({"block_end", "the block may hold at most " + std::to_string(kQuantityMax) + " units"});
+  }
+  a->quantity = units;
+}
+
 std::string invalid_fields_detail(const std::vector<FieldError>& errors) {
   std::string detail = errors.size() == 1 ? "request has an invalid field: " : "request has invalid fields: ";
   for (std::size_t i = 0; i < errors.size(); ++i) {
@@ -221,8 +317,8 @@ std::string validate_name(std::string* text) {
 ParsedRequest<RegisterCredit> parse_register_request(std::string_view body) {
   rapidjson::Document document;
   std::string detail;
-  if (!open_body(body, {"project_name", "registry", "vintage", "quantity", "serial_number"}, &document,
-                 &detail)) {
+  if (!open_body(body, {"project_name", "registry", "vintage", "quantity", "serial_number", "block_start", "block_end"},
+                 &document, &detail)) {
     return malformed<RegisterCredit>(std::move(detail));
   }
   // Every rule runs so the client learns about all bad fields at once.
@@ -230,42 +326,59 @@ ParsedRequest<RegisterCredit> parse_register_request(std::string_view body) {
   auto project_name = check_text(find_member(document, "project_name"), "project_name", kTextMaxChars, &errors);
   auto registry = check_text(find_member(document, "registry"), "registry", kTextMaxChars, &errors);
   auto vintage = check_vintage(find_member(document, "vintage"), &errors);
-  auto quantity = check_quantity(find_member(document, "quantity"), &errors);
   auto serial_number =
       check_text(find_member(document, "serial_number"), "serial_number", kSerialNumberMaxChars, &errors);
+  RegisterCredit command;
+  if (registry.has_value()) command.attributes.registry = std::move(*registry);
+  if (serial_number.has_value()) command.attributes.serial_number = std::move(*serial_number);
+  resolve_block(document, &command.attributes, &command.range_stated, &errors);
   if (!errors.empty()) return invalid<RegisterCredit>(std::move(errors));
 
-  RegisterCredit command;
   command.attributes.project_name = std::move(*project_name);
-  command.attributes.registry = std::move(*registry);
   command.attributes.vintage = *vintage;
-  command.attributes.quantity = *quantity;
-  command.attributes.serial_number = std::move(*serial_number);
   return ok(std::move(command));
 }
 
 ParsedRequest<SellCredit> parse_sell_request(std::string_view body) {
   rapidjson::Document document;
   std::string detail;
-  if (!open_body(body, {"buyer"}, &document, &detail)) return malformed<SellCredit>(std::move(detail));
+  if (!open_body(body, {"buyer", "quantity"}, &document, &detail)) return malformed<SellCredit>(std::move(detail));
   std::vector<FieldError> errors;
   auto buyer = check_text(find_member(document, "buyer"), "buyer", kTextMaxChars, &errors);
+  auto quantity = check_units_quantity(find_member(document, "quantity"), &errors);
   if (!errors.empty()) return invalid<SellCredit>(std::move(errors));
-  return ok(SellCredit{std::move(*buyer)});
+  return ok(SellCredit{std::move(*buyer), quantity});
 }
 
 ParsedRequest<RetireCredit> parse_retire_request(std::string_view body) {
   rapidjson::Document document;
   std::string detail;
-  if (!open_body(body, {"beneficiary", "reason"}, &document, &detail)) {
+  if (!open_body(body, {"beneficiary", "reason", "category", "details", "quantity"}, &document, &detail)) {
     return malformed<RetireCredit>(std::move(detail));
   }
   std::vector<FieldError> errors;
   RetireCredit command;
-  check_optional_text(find_member(document, "beneficiary"), "beneficiary", &command.beneficiary, &errors);
-  check_optional_text(find_member(document, "reason"), "reason", &command.reason, &errors);
+  Retirement& r = command.retirement;
+  check_optional_text(find_member(document, "beneficiary"), "beneficiary", &r.beneficiary, &errors);
+  check_optional_text(find_member(document, "reason"), "reason", &r.reason, &errors);
+  r.category = check_category(find_member(document, "category"), &errors);
+  if (const rapidjson::Value* details = find_member(document, "details"); details != nullptr && !details->IsNull()) {
+    r.details = check_text(details, "details", kDetailsMaxChars, &errors);
+  }
+  command.quantity = check_units_quantity(find_member(document, "quantity"), &errors);
   if (!errors.empty()) return invalid<RetireCredit>(std::move(errors));
   return ok(std::move(command));
+}
+
+ParsedRequest<CancelCredit> parse_cancel_request(std::string_view body) {
+  rapidjson::Document document;
+  std::string detail;
+  if (!open_body(body, {"reason", "quantity"}, &document, &detail)) return malformed<CancelCredit>(std::move(detail));
+  std::vector<FieldError> errors;
+  auto reason = check_text(find_member(document, "reason"), "reason", kTextMaxChars, &errors);
+  auto quantity = check_units_quantity(find_member(document, "quantity"), &errors);
+  if (!errors.empty()) return invalid<CancelCredit>(std::move(errors));
+  return ok(CancelCredit{std::move(*reason), quantity});
 }
 
 }  // namespace ledger

@@ -43,14 +43,20 @@ struct ParsedRequest {
 // ("must be ...").
 std::string validate_name(std::string* text);
 
-// {"project_name": str, "registry": str, "vintage": int or 4-digit str (1990..2100),
-//  "quantity": int (1..10^12), "serial_number": str}, all required.
+// {"project_name": str, "registry": str, "vintage": int or 4-digit str (1990..2100), "serial_number": str,
+//  "quantity": int (1..10^12), "block_start": int, "block_end": int (0..10^15-1, inclusive)}. The block is the
+// range a Verra or Gold Standard serial number states (command/serial_numbers.h), else block_start..block_end,
+// else 1..quantity; quantity may be left out when the block is known and must agree with it when sent.
 ParsedRequest<RegisterCredit> parse_register_request(std::string_view body);
 
-// {"buyer": str}, required.
+// {"buyer": str (required), "quantity": int >= 1 (optional: the whole block)}.
 ParsedRequest<SellCredit> parse_sell_request(std::string_view body);
 
-// {"beneficiary": str, "reason": str}, both optional; null means absent.
+// {"beneficiary": str, "reason": str, "category": one of kRetirementCategories, "details": str (1..1000),
+//  "quantity": int >= 1}, all optional; null means absent.
 ParsedRequest<RetireCredit> parse_retire_request(std::string_view body);
+
+// {"reason": str (required), "quantity": int >= 1 (optional)}.
+ParsedRequest<CancelCredit> parse_cancel_request(std::string_view body);
 
 }  // namespace ledger

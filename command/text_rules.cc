@@ -103,7 +103,10 @@ icu::UnicodeString folded_skeleton(std::string_view text) {
   return fold(skeleton(fold(skeleton(input))));
 }
 
-std::string sha256_hex(const std::string& bytes) {
+
+}  // namespace
+
+std::string sha256_hex(std::string_view bytes) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   LEDGER_ASSERT(EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr) == 1,
@@ -117,8 +120,6 @@ std::string sha256_hex(const std::string& bytes) {
   }
   return hex;
 }
-
-}  // namespace
 
 bool is_valid_utf8(std::string_view text) {
   std::size_t i = 0;

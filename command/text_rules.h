@@ -33,4 +33,7 @@ bool is_valid_utf8(std::string_view text);
 // Deterministic for a given ICU version (its confusables data); see folded_skeleton() for the order.
 std::string confusable_key(std::string_view registry, std::string_view serial_number);
 
+// Lowercase hex SHA-256 of `bytes` (OpenSSL).
+std::string sha256_hex(std::string_view bytes);
+
 }  // namespace ledger

@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <deque>
 #include <functional>
+#include <iterator>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -37,9 +39,18 @@ class BatchWorkers {
   // every item of the batch is completed with `on_exception`'s result so no caller waits forever).
   using BatchFunction = std::function<std::vector<Result>(WorkerConnection&, const std::vector<Item>&)>;
 
+  // Optional: items with the same affinity key are never in two workers' batches at once (a worker skips,
+  // and leaves queued, items whose key another worker's batch holds). For commands on one stream this turns
+  // what would be version races between workers into one batch that decides them in order.
+  using AffinityFunction = std::function<std::string(const Item&)>;
+
   BatchWorkers(const std::string& database_url, const DatabaseLimits& limits, const BatchOptions& options,
-               BatchFunction batch_function, std::function<Result(const std::string&)> on_exception)
-      : options_(options), batch_function_(std::move(batch_function)), on_exception_(std::move(on_exception)) {
+               BatchFunction batch_function, std::function<Result(const std::string&)> on_exception,
+               AffinityFunction affinity = nullptr)
+      : options_(options),
+        batch_function_(std::move(batch_function)),
+        on_exception_(std::move(on_exception)),
+        affinity_(std::move(affinity)) {
     assert(options.threads > 0 && options.queue_length_max > 0);
     assert(options.batch_size_max > 0 && options.batch_size_max <= kBatchSizeMax);
     for (std::size_t i = 0; i < options.threads; ++i) {
@@ -91,7 +102,7 @@ class BatchWorkers {
       batch.clear();
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        queue_changed_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        queue_changed_.wait(lock, [this] { return (stopping_ && queue_.empty()) || has_eligible_item(); });
         if (queue_.empty()) return;  // stopping and drained
         if (options_.batch_wait_us > 0 && queue_.size() < options_.batch_size_max && !stopping_) {
           const auto deadline =
@@ -99,9 +110,23 @@ class BatchWorkers {
           queue_changed_.wait_until(lock, deadline,
                                     [this] { return stopping_ || queue_.size() >= options_.batch_size_max; });
         }
-        while (!queue_.empty() && batch.size() < options_.batch_size_max) {
-          batch.push_back(std::move(queue_.front()));
-          queue_.pop_front();
+        if (!affinity_) {
+          while (!queue_.empty() && batch.size() < options_.batch_size_max) {
+            batch.push_back(std::move(queue_.front()));
+            queue_.pop_front();
+          }
+        } else {
+          for (auto it = queue_.begin(); it != queue_.end() && batch.size() < options_.batch_size_max;) {
+            std::string key = affinity_(it->item);
+            const auto held = busy_keys_.find(key);
+            if (held != busy_keys_.end() && held->second != index) {
+              ++it;  // another worker's batch has this key: it stays queued, in order, for later
+              continue;
+            }
+            busy_keys_.emplace(std::move(key), index);
+            batch.push_back(std::move(*it));
+            it = queue_.erase(it);
+          }
         }
       }
       items.clear();
@@ -116,7 +141,26 @@ class BatchWorkers {
       }
       assert(results.size() == batch.size());
       for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
+      if (affinity_) {
+        {
+          std::lock_guard<std::mutex> lock(mutex_);
+          for (auto it = busy_keys_.begin(); it != busy_keys_.end();) {
+            it = it->second == index ? busy_keys_.erase(it) : std::next(it);
+          }
+        }
+        queue_changed_.notify_all();  // items this batch held back may now be taken
+      }
     }
+  }
+
+  // Is there an item some worker may take now? Under mutex_.
+  bool has_eligible_item() const {
+    if (queue_.empty()) return false;
+    if (!affinity_ || busy_keys_.empty()) return true;
+    for (const Pending& p : queue_) {
+      if (busy_keys_.count(affinity_(p.item)) == 0) return true;
+    }
+    return false;
   }
 
   const BatchOptions options_;
@@ -125,6 +169,8 @@ class BatchWorkers {
   std::mutex mutex_;
   std::condition_variable queue_changed_;
   std::deque<Pending> queue_;
+  const AffinityFunction affinity_;
+  std::map<std::string, std::size_t> busy_keys_;  // affinity key -> the worker whose batch holds it
   bool stopping_ = false;
   std::vector<std::unique_ptr<WorkerConnection>> connections_;
   std::vector<std::thread> threads_;

@@ -2,6 +2,7 @@
 
 #include <cassert>
 #include <charconv>
+#include <algorithm>
 #include <cctype>
 #include <stdexcept>
 
@@ -94,6 +95,50 @@ std::string encode_claims(const std::vector<StreamClaim>& claims) {
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
+std::string encode_range_claims(const std::vector<StreamRangeClaim>& claims) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  writer.StartArray();
+  for (const StreamRangeClaim& c : claims) {
+    writer.StartObject();
+    writer.Key("kind");
+    writer.String(c.kind.c_str(), static_cast<rapidjson::SizeType>(c.kind.size()));
+    writer.Key("key");
+    writer.String(c.key.c_str(), static_cast<rapidjson::SizeType>(c.key.size()));
+    writer.Key("low");
+    writer.Int64(c.low);
+    writer.Key("high");
+    writer.Int64(c.high);
+    writer.Key("stream_id");
+    writer.String(c.stream_id.c_str(), static_cast<rapidjson::SizeType>(c.stream_id.size()));
+    writer.EndObject();
+  }
+  writer.EndArray();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+std::string encode_snapshots(const std::vector<StreamSnapshot>& snapshots) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  writer.StartArray();
+  for (const StreamSnapshot& s : snapshots) {
+    writer.StartObject();
+    writer.Key("stream_id");
+    writer.String(s.stream_id.c_str(), static_cast<rapidjson::SizeType>(s.stream_id.size()));
+    writer.Key("stream_version");
+    writer.Int64(s.stream_version);
+    writer.Key("state");
+    writer.RawValue(s.state_json.c_str(), s.state_json.size(), rapidjson::kObjectType);
+    writer.EndObject();
+  }
+  writer.EndArray();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+// The event_type that marks a snapshot row among the events kReadStreamsFromSnapshots returns. Event
+// types cannot start with '#' in practice (the domain's CHECK constraint lists them).
+constexpr const char* kSnapshotRowType = "#snapshot";
+
 // A statement PostgreSQL parses once per session instead of on every call.
 struct PreparedStatement {
   std::string name;  // "event_store_..." so no caller's statement can take the name
@@ -127,6 +172,24 @@ const PreparedStatement kReadStreams{
         " FROM events WHERE events.stream_id = wanted.id OFFSET 0) AS found"  // OFFSET 0: no pull-up into a join
         " ORDER BY wanted.id, found.stream_version"};
 
+// As kReadStreams, starting each stream at its newest snapshot (a row typed kSnapshotRowType carrying the
+// state as data), then its events after the snapshot's version.
+const PreparedStatement kReadStreamsFromSnapshots{
+    "event_store_read_streams_from_snapshots",
+    std::string("SELECT found.* FROM (SELECT DISTINCT unnest($1::uuid[]) AS id) AS wanted"
+                " LEFT JOIN LATERAL (SELECT x.stream_version AS v, x.state FROM stream_snapshots x"
+                "   WHERE x.stream_id = wanted.id ORDER BY x.stream_version DESC LIMIT 1) AS snap ON true"
+                " CROSS JOIN LATERAL ("
+                "  SELECT 0::bigint, ''::text, wanted.id::text, snap.v, ''::text, '") +
+        kSnapshotRowType +
+        "'::text, snap.state::text, '{}'::text, ''::text WHERE snap.v IS NOT NULL"
+        "  UNION ALL"
+        "  (SELECT " + kEventColumns +
+        "   FROM events WHERE events.stream_id = wanted.id AND events.stream_version > coalesce(snap.v, 0) OFFSET 0)"
+        " ) AS found(position, transaction_id, stream_id, stream_version, event_id, event_type, data, metadata,"
+        "            recorded_at)"
+        " ORDER BY wanted.id, found.stream_version, found.position"};
+
 const PreparedStatement kReadStreamVersion{
     "event_store_read_stream_version",
     "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1::uuid"};
@@ -149,8 +212,27 @@ const PreparedStatement kAppendEvents{
                 "  SELECT c->>'kind', c->>'key', (c->>'stream_id')::uuid"
                 "  FROM jsonb_array_elements($2::jsonb) AS claims(c), counted"
                 "  RETURNING 1"
-                ") SELECT n, (SELECT count(*) FROM claimed), pg_notify('") +
+                "), ranged AS ("
+                "  INSERT INTO stream_range_claims (claim_kind, claim_key, units, stream_id)"
+                "  SELECT r->>'kind', r->>'key', int8range((r->>'low')::bigint, (r->>'high')::bigint, '[]'),"
+                "         (r->>'stream_id')::uuid"
+                "  FROM jsonb_array_elements($3::jsonb) AS ranges(r), counted"
+                "  RETURNING 1"
+                "), snapped AS ("
+                "  INSERT INTO stream_snapshots (stream_id, stream_version, state)"
+                "  SELECT (p->>'stream_id')::uuid, (p->>'stream_version')::bigint, p->'state'"
+                "  FROM jsonb_array_elements($4::jsonb) AS snapshots(p), counted"
+                "  RETURNING 1"
+                ") SELECT n, (SELECT count(*) FROM claimed), (SELECT count(*) FROM ranged),"
+                " (SELECT count(*) FROM snapped), pg_notify('") +
         kEventsChannel + "', '') FROM counted"};
+
+const PreparedStatement kReadOverlappingRangeClaims{
+    "event_store_read_overlapping_range_claims",
+    "SELECT DISTINCT c.claim_key, lower(c.units), upper(c.units) - 1, c.stream_id::text"
+    " FROM jsonb_array_elements($2::jsonb) AS wanted(w)"
+    " JOIN stream_range_claims c ON c.claim_kind = $1 AND c.claim_key = w->>'key'"
+    "  AND c.units && int8range((w->>'low')::bigint, (w->>'high')::bigint, '[]')"};
 
 const PreparedStatement kReadClaims{
     "event_store_read_claims",
@@ -192,26 +274,58 @@ std::vector<RecordedEvent> read_streams(pqxx::transaction_base& tx, const std::v
   return to_recorded_events(tx.exec_prepared(prepared(tx, kReadStreams), uuid_array_literal(stream_ids)));
 }
 
+StreamsFromSnapshots read_streams_from_snapshots(pqxx::transaction_base& tx,
+                                                 const std::vector<std::string>& stream_ids) {
+  StreamsFromSnapshots read;
+  const pqxx::result result =
+      tx.exec_prepared(prepared(tx, kReadStreamsFromSnapshots), uuid_array_literal(stream_ids));
+  read.events.reserve(result.size());
+  for (const auto& row : result) {
+    if (row[5].as<std::string>() == kSnapshotRowType) {
+      read.snapshots.push_back(
+          StreamSnapshot{row[2].as<std::string>(), row[3].as<std::int64_t>(), row[6].as<std::string>()});
+    } else {
+      read.events.push_back(to_recorded_event(row));
+    }
+  }
+  return read;
+}
+
 std::int64_t read_stream_version(pqxx::transaction_base& tx, const std::string& stream_id) {
   return tx.exec_prepared1(prepared(tx, kReadStreamVersion), stream_id)[0].as<std::int64_t>();
 }
 
 Status append_events(pqxx::transaction_base& tx, const std::vector<NewEvent>& events,
                      const std::vector<StreamClaim>& claims) {
-  if (events.empty()) return claims.empty() ? Status::Ok() : Status::Invalid("claims need an event to travel with");
-  if (events.size() > kAppendBatchSizeMax || claims.size() > kAppendBatchSizeMax) {
+  AppendExtras extras;
+  extras.claims = claims;
+  return append_events(tx, events, extras);
+}
+
+Status append_events(pqxx::transaction_base& tx, const std::vector<NewEvent>& events, const AppendExtras& extras) {
+  const bool extras_empty = extras.claims.empty() && extras.range_claims.empty() && extras.snapshots.empty();
+  if (events.empty()) return extras_empty ? Status::Ok() : Status::Invalid("claims need an event to travel with");
+  const std::size_t extras_max =
+      std::max({extras.claims.size(), extras.range_claims.size(), extras.snapshots.size()});
+  if (events.size() > kAppendBatchSizeMax || extras_max > kAppendBatchSizeMax) {
     return Status::Invalid("append of " + std::to_string(events.size()) + " events and " +
-                           std::to_string(claims.size()) + " claims exceeds the batch limit of " +
+                           std::to_string(extras_max) + " claims or snapshots exceeds the batch limit of " +
                            std::to_string(kAppendBatchSizeMax));
   }
   try {
-    const pqxx::row row = tx.exec_prepared1(prepared(tx, kAppendEvents), encode_batch(events), encode_claims(claims));
+    const pqxx::row row =
+        tx.exec_prepared1(prepared(tx, kAppendEvents), encode_batch(events), encode_claims(extras.claims),
+                          encode_range_claims(extras.range_claims), encode_snapshots(extras.snapshots));
     const auto appended = row[0].as<std::int64_t>();
     const auto claimed = row[1].as<std::int64_t>();
-    if (appended != static_cast<std::int64_t>(events.size()) || claimed != static_cast<std::int64_t>(claims.size())) {
+    const auto ranged = row[2].as<std::int64_t>();
+    const auto snapped = row[3].as<std::int64_t>();
+    if (appended != static_cast<std::int64_t>(events.size()) ||
+        claimed != static_cast<std::int64_t>(extras.claims.size()) ||
+        ranged != static_cast<std::int64_t>(extras.range_claims.size()) ||
+        snapped != static_cast<std::int64_t>(extras.snapshots.size())) {
       throw std::logic_error("append_events inserted " + std::to_string(appended) + " of " +
-                             std::to_string(events.size()) + " events and " + std::to_string(claimed) + " of " +
-                             std::to_string(claims.size()) + " claims");
+                             std::to_string(events.size()) + " events and fewer claims or snapshots than asked");
     }
   } catch (const pqxx::unique_violation& e) {
     const std::string what = e.what();
@@ -221,9 +335,29 @@ Status append_events(pqxx::transaction_base& tx, const std::vector<NewEvent>& ev
     if (what.find("stream_claims_pkey") != std::string::npos) {
       return Status::Conflict("a concurrent writer took the claim first");
     }
+    if (what.find("stream_snapshots_pkey") != std::string::npos) {
+      return Status::Conflict("a concurrent writer wrote the snapshot first");
+    }
     throw;  // a duplicate event_id is not a version conflict: the caller must find out what it means
+  } catch (const pqxx::sql_error& e) {
+    // 23P01 exclusion_violation: an overlapping range is held (possibly by a writer that just committed).
+    if (e.sqlstate() == "23P01" && std::string(e.what()).find("stream_range_claims_no_overlap") != std::string::npos) {
+      return Status::Conflict("a range overlapping this one is already claimed");
+    }
+    throw;
   }
   return Status::Ok();
+}
+
+std::vector<StreamRangeClaim> read_overlapping_range_claims(pqxx::transaction_base& tx, const std::string& kind,
+                                                            const std::vector<StreamRangeClaim>& wanted) {
+  std::vector<StreamRangeClaim> held;
+  if (wanted.empty()) return held;
+  for (const auto& row : tx.exec_prepared(prepared(tx, kReadOverlappingRangeClaims), kind, encode_range_claims(wanted))) {
+    held.push_back(StreamRangeClaim{kind, row[0].as<std::string>(), row[1].as<std::int64_t>(),
+                                    row[2].as<std::int64_t>(), row[3].as<std::string>()});
+  }
+  return held;
 }
 
 std::vector<StreamClaim> read_claims(pqxx::transaction_base& tx, const std::string& kind,

@@ -44,6 +44,32 @@ struct StreamClaim {
   std::string stream_id;  // UUID text of the stream that holds (or takes) it
 };
 
+// A range of numbers a stream takes when it is appended to: no two streams may ever hold overlapping ranges
+// under the same (kind, key). Enforced by an exclusion constraint in the append's transaction, so of two
+// concurrent appends taking overlapping ranges exactly one commits. Range claims are append-only.
+struct StreamRangeClaim {
+  std::string kind;       // what the numbers are, e.g. "credit_units"; 1..64 characters
+  std::string key;        // the numbering they belong to; 1..512 characters
+  std::int64_t low = 0;   // inclusive
+  std::int64_t high = 0;  // inclusive, >= low
+  std::string stream_id;  // UUID text of the stream that holds (or takes) it
+};
+
+// A stream's state as its owner encodes it, at a version: lets a reader skip the events up to it.
+// Snapshots are append-only; the newest one per stream is what reads start from.
+struct StreamSnapshot {
+  std::string stream_id;
+  std::int64_t stream_version = 0;
+  std::string state_json;  // a JSON object
+};
+
+// What an append writes besides its events, in the same statement.
+struct AppendExtras {
+  std::vector<StreamClaim> claims;
+  std::vector<StreamRangeClaim> range_claims;
+  std::vector<StreamSnapshot> snapshots;
+};
+
 struct RecordedEvent {
   std::int64_t position = 0;
   std::string transaction_id;  // xid8 as decimal text
@@ -72,6 +98,15 @@ std::vector<RecordedEvent> read_stream(pqxx::transaction_base& tx, const std::st
 // All events of several streams, ordered by stream then version: one round trip for a whole batch.
 std::vector<RecordedEvent> read_streams(pqxx::transaction_base& tx, const std::vector<std::string>& stream_ids);
 
+// Several streams from their newest snapshots: each stream's newest snapshot (if any) and its events after
+// it, ordered by stream then version. One round trip.
+struct StreamsFromSnapshots {
+  std::vector<StreamSnapshot> snapshots;
+  std::vector<RecordedEvent> events;
+};
+StreamsFromSnapshots read_streams_from_snapshots(pqxx::transaction_base& tx,
+                                                 const std::vector<std::string>& stream_ids);
+
 // The current version of a stream (0 when it has no events).
 std::int64_t read_stream_version(pqxx::transaction_base& tx, const std::string& stream_id);
 
@@ -81,6 +116,13 @@ std::int64_t read_stream_version(pqxx::transaction_base& tx, const std::string& 
 // be rolled back (read again and decide again). Other database errors are thrown.
 Status append_events(pqxx::transaction_base& tx, const std::vector<NewEvent>& events,
                      const std::vector<StreamClaim>& claims = {});
+// The same, also taking range claims (Conflict when one overlaps a range already held) and writing
+// snapshots.
+Status append_events(pqxx::transaction_base& tx, const std::vector<NewEvent>& events, const AppendExtras& extras);
+
+// The range claims of `kind` that overlap any of `wanted` (same key, overlapping numbers): one round trip.
+std::vector<StreamRangeClaim> read_overlapping_range_claims(pqxx::transaction_base& tx, const std::string& kind,
+                                                            const std::vector<StreamRangeClaim>& wanted);
 
 // The holders of those of `keys` (of one kind) that are claimed: one round trip.
 std::vector<StreamClaim> read_claims(pqxx::transaction_base& tx, const std::string& kind,

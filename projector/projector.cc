@@ -77,6 +77,7 @@ constexpr const char* kClearHaltSql =
 
 constexpr const char* kLoadRecordsStatement = "projector_load_records";
 constexpr const char* kUpsertRecordsStatement = "projector_upsert_records";
+constexpr const char* kInsertHistoryStatement = "projector_insert_history";
 
 void log_line(const std::string& line) {
   // One fprintf per line so lines from other threads do not interleave mid-line.
@@ -183,22 +184,6 @@ std::pair<unsigned long long, std::int64_t> log_order(const std::string& transac
 
 std::string format_checkpoint(const Checkpoint& c) { return c.transaction_id + "/" + std::to_string(c.position); }
 
-CreditRecord record_from_row(const pqxx::row& row) {
-  CreditRecord r;
-  r.id = row[0].as<std::string>();
-  r.project_name = row[1].as<std::string>();
-  r.registry = row[2].as<std::string>();
-  r.vintage = row[3].as<std::int32_t>();
-  r.quantity = row[4].as<std::int64_t>();
-  r.serial_number = row[5].as<std::string>();
-  r.status = row[6].as<std::string>();
-  r.version = row[7].as<std::int64_t>();
-  r.history_json = row[8].as<std::string>();
-  r.last_position = row[9].as<std::int64_t>();
-  r.holder = row[10].as<std::string>();
-  return r;
-}
-
 class Projector {
  public:
   Projector(const ProjectorOptions& options, const std::atomic<bool>& stop_requested)
@@ -291,17 +276,16 @@ class Projector {
     conn_->prepare(kLockHoldersStatement, kLockHoldersSql);
     conn_->prepare(kHaltStatement, kHaltSql);
     conn_->prepare(kClearHaltStatement, kClearHaltSql);
-    conn_->prepare(kLoadRecordsStatement,
-                   "SELECT id::text, project_name, registry, vintage, quantity, serial_number, status, version,"
-                   " history::text, last_position, holder FROM credit_records WHERE id = ANY($1::uuid[])");
+    conn_->prepare(kLoadRecordsStatement, std::string("SELECT ") + kCreditRecordSelect +
+                                              " FROM credit_records WHERE id = ANY($1::uuid[])");
     conn_->prepare(kUpsertRecordsStatement,
                    std::string("INSERT INTO credit_records (") + kCreditRecordColumns + ") SELECT " +
-                       kCreditRecordColumns + " FROM " + kCreditRecordsRecordset +
-                       " ON CONFLICT (id) DO UPDATE SET project_name = EXCLUDED.project_name,"
-                       " registry = EXCLUDED.registry, vintage = EXCLUDED.vintage, quantity = EXCLUDED.quantity,"
-                       " serial_number = EXCLUDED.serial_number, status = EXCLUDED.status,"
-                       " version = EXCLUDED.version, history = EXCLUDED.history,"
-                       " last_position = EXCLUDED.last_position, holder = EXCLUDED.holder");
+                       kCreditRecordColumns + " FROM " + kCreditRecordsRecordset + " ON CONFLICT (id) DO UPDATE SET " +
+                       kCreditRecordUpdates);
+    // History only grows: one row per event, so an entry costs the same on a block's 10,000th event.
+    conn_->prepare(kInsertHistoryStatement, std::string("INSERT INTO credit_history (") + kCreditHistoryColumns +
+                                                ") SELECT " + kCreditHistoryColumns + " FROM " +
+                                                kCreditHistoryRecordset);
     // LISTEN before the first read of the checkpoint, so no append can slip between the read and the LISTEN.
     receiver_ = std::make_unique<WakeReceiver>(*conn_);
     pqxx::work tx(*conn_, "projector_start");
@@ -386,12 +370,16 @@ class Projector {
     }
     id_array += '}';
     for (const pqxx::row& row : tx.exec_prepared(kLoadRecordsStatement, id_array)) {
-      CreditRecord r = record_from_row(row);
+      CreditRecord r;
+      Status read = record_from_row(row, &r);
+      if (!read.ok()) return violation(std::move(read));
       auto it = records.find(r.id);
       if (it == records.end()) return violation(Status::Internal("credit_records returned unrequested id " + r.id));
       it->second = std::move(r);
     }
 
+    std::vector<CreditHistoryEntry> history;
+    history.reserve(events.size());
     auto previous = log_order(checkpoint.transaction_id, checkpoint.position);
     for (const RecordedEvent& e : events) {
       const auto order = log_order(e.transaction_id, e.position);
@@ -401,8 +389,10 @@ class Projector {
                                           " in log order"));
       }
       previous = order;
-      Status s = apply_event(e, &records[e.stream_id]);
+      CreditHistoryEntry entry;
+      Status s = apply_event(e, &records[e.stream_id], &entry);
       if (!s.ok()) return violation(std::move(s));
+      history.push_back(std::move(entry));
     }
 
     std::vector<const CreditRecord*> changed;
@@ -417,6 +407,11 @@ class Projector {
     if (written.affected_rows() != changed.size()) {
       return violation(Status::Internal("upsert wrote " + std::to_string(written.affected_rows()) + " of " +
                                         std::to_string(changed.size()) + " credit records"));
+    }
+    const pqxx::result added = tx.exec_prepared(kInsertHistoryStatement, encode_credit_history(history));
+    if (added.affected_rows() != history.size()) {
+      return violation(Status::Internal("history insert wrote " + std::to_string(added.affected_rows()) + " of " +
+                                        std::to_string(history.size()) + " entries"));
     }
     const RecordedEvent& last = events.back();
     result.checkpoint = Checkpoint{last.transaction_id, last.position};

@@ -20,6 +20,25 @@
 #include "projector/projector.h"
 
 namespace ledger {
+// A COPY field that may be NULL (libpqxx 6.4 has no string_traits for std::optional).
+struct NullableText {
+  std::optional<std::string> value;
+};
+}  // namespace ledger
+
+namespace pqxx {
+template <>
+struct string_traits<ledger::NullableText> {
+  static constexpr const char* name() noexcept { return "ledger::NullableText"; }
+  static constexpr bool has_null() noexcept { return true; }
+  static bool is_null(const ledger::NullableText& t) { return !t.value.has_value(); }
+  static ledger::NullableText null() { return {}; }
+  static void from_string(const char[], ledger::NullableText&) {}
+  static std::string to_string(const ledger::NullableText& t) { return t.value.value_or(""); }
+};
+}  // namespace pqxx
+
+namespace ledger {
 
 namespace {
 
@@ -28,6 +47,15 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr int kProgressIntervalMs = 1000;
 constexpr int kLockTimeoutS = 30;
 constexpr const char* kRebuildTable = "credit_records_rebuild";
+constexpr const char* kRebuildHistoryTable = "credit_history_rebuild";
+
+// A table the rebuild replaces: built beside the original, swapped in at the end.
+struct RebuiltTable {
+  std::string table;    // the original
+  std::string rebuild;  // the new one, until the swap
+  std::string old_shape;
+  std::vector<std::pair<std::string, std::string>> index_renames;  // rebuilt name -> original name
+};
 // Bounds each wait for the reader's next page; the first one waits for PostgreSQL to sort the whole log.
 constexpr int kReplayPageWaitTimeoutMs = 600'000;
 
@@ -145,12 +173,15 @@ class Rebuild {
     const std::int64_t total = count_events_below(tx, horizon);
     log_line("rebuild: replaying " + std::to_string(total) + " events below transaction horizon " + horizon);
 
-    const std::string old_shape = read_shape(tx, kCreditRecordsProjection);
-    const std::vector<IndexName> old_indexes = read_indexes(tx, kCreditRecordsProjection);
-    tx.exec(std::string("CREATE TABLE ") + kRebuildTable + " (LIKE " + kCreditRecordsProjection + " INCLUDING ALL)");
-    std::vector<std::pair<std::string, std::string>> index_renames;  // rebuilt name -> original name
-    Status paired = pair_indexes(old_indexes, read_indexes(tx, kRebuildTable), &index_renames);
-    if (!paired.ok()) return paired;
+    std::vector<RebuiltTable> tables = {{kCreditRecordsProjection, kRebuildTable, "", {}},
+                                        {kCreditHistoryTable, kRebuildHistoryTable, "", {}}};
+    for (RebuiltTable& t : tables) {
+      t.old_shape = read_shape(tx, t.table);
+      const std::vector<IndexName> old_indexes = read_indexes(tx, t.table);
+      tx.exec("CREATE TABLE " + t.rebuild + " (LIKE " + t.table + " INCLUDING ALL)");
+      Status paired = pair_indexes(t.table, old_indexes, read_indexes(tx, t.rebuild), &t.index_renames);
+      if (!paired.ok()) return paired;
+    }
 
     const Checkpoint last = last_checkpoint_below(tx, horizon);
     std::int64_t replayed = 0;
@@ -164,8 +195,10 @@ class Rebuild {
     // columns wait for autovacuum. All columns took 0.5 s of a 1,000,002-event rebuild, mostly for history.
     tx.exec(std::string("ANALYZE ") + kRebuildTable + " (id)");
 
-    Status swapped = swap_tables(tx, old_shape, index_renames);
-    if (!swapped.ok()) return swapped;
+    for (const RebuiltTable& t : tables) {
+      Status swapped = swap_table(tx, t);
+      if (!swapped.ok()) return swapped;
+    }
 
     // The rebuilt model reflects exactly the replayed events: the checkpoint restarts from them.
     // A projector halted by an event it could not apply: the rebuild applied every event, so that is over.
@@ -208,11 +241,11 @@ class Rebuild {
     return Status::Ok();
   }
 
-  static Status pair_indexes(const std::vector<IndexName>& originals, std::vector<IndexName> rebuilt,
-                             std::vector<std::pair<std::string, std::string>>* renames) {
+  static Status pair_indexes(const std::string& table, const std::vector<IndexName>& originals,
+                             std::vector<IndexName> rebuilt, std::vector<std::pair<std::string, std::string>>* renames) {
     if (originals.size() != rebuilt.size()) {
       return Status::Internal("LIKE INCLUDING ALL created " + std::to_string(rebuilt.size()) + " indexes, " +
-                              kCreditRecordsProjection + " has " + std::to_string(originals.size()));
+                              table + " has " + std::to_string(originals.size()));
     }
     for (const IndexName& original : originals) {
       auto match = std::find_if(rebuilt.begin(), rebuilt.end(),
@@ -235,6 +268,7 @@ class Rebuild {
     const auto replay_start = last_progress;
     std::optional<CreditRecord> current;  // the stream being replayed; complete once the next one starts
     std::vector<CreditRecord> finished;
+    std::vector<CreditHistoryEntry> history;
     for (;;) {
       if (stop_requested_.load()) return stopped();
       const ReplayPage page = reader.next(stop_requested_);
@@ -244,8 +278,10 @@ class Rebuild {
           finished.push_back(std::move(*current));
           current.reset();
         }
-        Status s = apply_event(e, &current);
+        CreditHistoryEntry entry;
+        Status s = apply_event(e, &current, &entry);
         if (!s.ok()) return s;
+        history.push_back(std::move(entry));
       }
       *replayed += static_cast<std::int64_t>(page.events.size());
       if (*replayed > total) {
@@ -256,8 +292,10 @@ class Rebuild {
         current.reset();
       }
       write_records(tx, finished);
+      write_history(tx, history);
       records_written_ += static_cast<std::int64_t>(finished.size());
       finished.clear();
+      history.clear();
       const auto now = SteadyClock::now();
       if (now - last_progress >= std::chrono::milliseconds(kProgressIntervalMs)) {
         last_progress = now;
@@ -277,21 +315,41 @@ class Rebuild {
     if (records.empty()) return;
     pqxx::stream_to copy(tx, kRebuildTable,
                          std::vector<std::string>{"id", "project_name", "registry", "vintage", "quantity",
-                                                  "serial_number", "status", "version", "history", "last_position",
-                                                  "holder"});
+                                                  "serial_number", "status", "version", "last_position", "holder",
+                                                  "issuer", "block_start", "block_end", "parent", "children_count",
+                                                  "retirement", "cancellation"});
+    const auto nullable = [](const std::string& text) {
+      return text.empty() ? NullableText{} : NullableText{text};
+    };
     for (const CreditRecord& r : records) {
-      copy << std::make_tuple(r.id, r.project_name, r.registry, r.vintage, r.quantity, r.serial_number, r.status,
-                              r.version, r.history_json, r.last_position, r.holder);
+      const CreditState& s = r.state;
+      const CreditAttributes& a = s.attributes;
+      const CreditRecordFields f = record_fields(r);
+      copy << std::make_tuple(r.id, a.project_name, a.registry, a.vintage, a.quantity, a.serial_number,
+                              std::string(status_name(s.status)), s.version, r.last_position, s.holder, s.issuer,
+                              a.block_start, a.block_end, nullable(f.parent), s.children_count,
+                              nullable(f.retirement_json), nullable(f.cancellation_json));
     }
     copy.complete();
   }
 
-  // Replaces credit_records by the rebuild table and gives it back everything LIKE does not carry: the
-  // original index and constraint names, owner, comment and grants. The end state must match a migrated
-  // database; the shape comparison proves it before the commit.
-  Status swap_tables(pqxx::work& tx, const std::string& old_shape,
-                     const std::vector<std::pair<std::string, std::string>>& index_renames) {
-    const std::string table = kCreditRecordsProjection;
+  static void write_history(pqxx::work& tx, const std::vector<CreditHistoryEntry>& entries) {
+    if (entries.empty()) return;
+    pqxx::stream_to copy(tx, kRebuildHistoryTable,
+                         std::vector<std::string>{"credit_id", "version", "event_type", "recorded_at", "data"});
+    for (const CreditHistoryEntry& h : entries) {
+      copy << std::make_tuple(h.credit_id, h.version, h.event_type, h.recorded_at, h.data_json);
+    }
+    copy.complete();
+  }
+
+  // Replaces a table by its rebuild and gives it back everything LIKE does not carry: the original index
+  // and constraint names, owner, comment and grants. The end state must match a migrated database; the
+  // shape comparison proves it before the commit.
+  Status swap_table(pqxx::work& tx, const RebuiltTable& rebuilt_table) {
+    const std::string& table = rebuilt_table.table;
+    const std::string& old_shape = rebuilt_table.old_shape;
+    const auto& index_renames = rebuilt_table.index_renames;
     const pqxx::row owner_comment = tx.exec_params1(kOwnerCommentSql, table);
     const std::string owner = owner_comment[0].as<std::string>();
     const std::optional<std::string> comment =
@@ -307,7 +365,7 @@ class Rebuild {
                                  std::to_string(kLockTimeoutS) + " s to swap in the rebuilt table (a long "
                                  "transaction is reading it?); rolled back, the old read model is unchanged");
     }
-    tx.exec(std::string("ALTER TABLE ") + kRebuildTable + " RENAME TO " + tx.quote_name(table));
+    tx.exec("ALTER TABLE " + rebuilt_table.rebuild + " RENAME TO " + tx.quote_name(table));
     // Renaming an index that backs a constraint (the primary key) renames the constraint with it.
     for (const auto& [rebuilt, original] : index_renames) {
       if (rebuilt == original) continue;

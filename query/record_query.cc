@@ -2,27 +2,79 @@
 
 #include <unordered_map>
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
+#include "command/credit_record.h"
+#include "eventstore/database.h"
 
 namespace ledger {
 namespace {
 
-void write_string(rapidjson::Writer<rapidjson::StringBuffer>& writer, const char* key, const pqxx::field& field) {
-  writer.Key(key);
-  const std::string_view value(field.c_str(), field.size());
-  writer.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+// Every kById query of a batch in one statement: each id with its own history page (limit + 1 entries
+// read, so the answer knows whether there are more).
+const std::string kFindByIdSql =
+    std::string("SELECT w.ord, ") + kCreditRecordSelect +
+    ", h.history, h.more, h.last_version"
+    " FROM unnest($1::uuid[], $2::bigint[], $3::integer[]) WITH ORDINALITY AS w(id, after, lim, ord)"
+    " JOIN credit_records r ON r.id = w.id"
+    " CROSS JOIN LATERAL ("
+    "   SELECT coalesce(json_agg(json_build_object('version', p.version, 'type', p.event_type,"
+    "            'recorded_at', p.recorded_at, 'data', p.data) ORDER BY p.version) FILTER (WHERE p.n <= w.lim),"
+    "            '[]')::text AS history,"
+    "          count(*) > w.lim AS more,"
+    "          max(p.version) FILTER (WHERE p.n <= w.lim) AS last_version"
+    "   FROM (SELECT x.*, row_number() OVER (ORDER BY x.version) AS n FROM credit_history x"
+    "         WHERE x.credit_id = w.id AND x.version > w.after ORDER BY x.version LIMIT w.lim + 1) AS p"
+    " ) AS h";
+
+std::string list_sql(pqxx::transaction_base& tx, const RecordFilter& f) {
+  std::string sql = std::string("SELECT ") + kCreditRecordSelect + " FROM credit_records WHERE true";
+  if (f.holder) sql += " AND holder = " + tx.quote(*f.holder);
+  if (f.status) sql += " AND status = " + tx.quote(*f.status);
+  if (f.registry) sql += " AND lower(registry) = lower(" + tx.quote(*f.registry) + ")";
+  if (f.vintage) sql += " AND vintage = " + std::to_string(*f.vintage);
+  if (f.parent) sql += " AND parent = " + tx.quote(*f.parent) + "::uuid";
+  // The expression of the credit_records_units index, so that index answers it.
+  if (f.unit) sql += " AND int8range(block_start, block_end, '[]') @> " + std::to_string(*f.unit) + "::bigint";
+  if (f.after) sql += " AND id > " + tx.quote(*f.after) + "::uuid";
+  sql += " ORDER BY id LIMIT " + std::to_string(f.limit + 1);
+  return sql;
 }
 
-}  // namespace
-
-namespace {
+RecordLookup list_records(pqxx::transaction_base& tx, const RecordFilter& filter) {
+  RecordLookup lookup;
+  const pqxx::result rows = tx.exec(list_sql(tx, filter));
+  std::string json = "{\"records\":[";
+  const std::size_t shown = std::min<std::size_t>(rows.size(), static_cast<std::size_t>(filter.limit));
+  std::string last_id;
+  for (std::size_t i = 0; i < shown; ++i) {
+    CreditRecord record;
+    Status read = record_from_row(rows[static_cast<pqxx::result::size_type>(i)], &record);
+    if (!read.ok()) {
+      lookup.kind = RecordLookup::Kind::kInternal;
+      lookup.detail = read.message();
+      return lookup;
+    }
+    if (i > 0) json += ',';
+    json += credit_json(record.id, record.state);
+    last_id = record.id;
+  }
+  json += "],\"next\":";
+  if (rows.size() > shown) {
+    lookup.next_cursor = last_id;
+    json += "\"" + last_id + "\"";
+  } else {
+    json += "null";
+  }
+  json += '}';
+  lookup.kind = RecordLookup::Kind::kFound;
+  lookup.json = std::move(json);
+  return lookup;
+}
 
 // One attempt; `connection_lost` tells the caller a pooled session had died (worth one retry).
-std::vector<RecordLookup> find_records_once(WorkerConnection& connection, const std::vector<std::string>& ids,
+std::vector<RecordLookup> find_records_once(WorkerConnection& connection, const std::vector<RecordQuery>& queries,
                                             bool* connection_lost) {
   *connection_lost = false;
-  std::vector<RecordLookup> lookups(ids.size());
+  std::vector<RecordLookup> lookups(queries.size());
   Status error;
   pqxx::connection* conn = connection.get(&error);
   if (conn == nullptr) {
@@ -34,41 +86,44 @@ std::vector<RecordLookup> find_records_once(WorkerConnection& connection, const 
   }
   try {
     // Declaring the same statement again is a no-op in libpqxx; the server parses it once per connection.
-    conn->prepare("find_credit_records",
-                  "SELECT id::text, project_name, registry, vintage, quantity, serial_number, status, version,"
-                  " history::text, holder FROM credit_records WHERE id = ANY($1::uuid[])");
-    pqxx::nontransaction tx(*conn);  // one statement: no BEGIN/COMMIT round trips
-    const pqxx::result result = tx.exec_prepared("find_credit_records", uuid_array_literal(ids));
-    std::unordered_map<std::string, pqxx::result::size_type> rows;  // id -> row index
-    for (pqxx::result::size_type r = 0; r < result.size(); ++r) rows.emplace(result[r][0].as<std::string>(), r);
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-      auto it = rows.find(ids[i]);
-      if (it == rows.end()) {
-        lookups[i].kind = RecordLookup::Kind::kNotFound;
+    conn->prepare("find_credit_records", kFindByIdSql);
+    pqxx::nontransaction tx(*conn);  // one statement at a time: no BEGIN/COMMIT round trips
+    std::vector<std::string> ids;
+    std::string afters = "{", limits = "{";
+    std::vector<std::size_t> by_id;  // index in `queries` of each id
+    for (std::size_t i = 0; i < queries.size(); ++i) {
+      const RecordQuery& q = queries[i];
+      if (q.kind == RecordQuery::Kind::kList) {
+        lookups[i] = list_records(tx, q.filter);
         continue;
       }
-      const pqxx::row row = result[it->second];
-      rapidjson::StringBuffer buffer;
-      rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-      writer.StartObject();
-      write_string(writer, "id", row[0]);
-      write_string(writer, "project_name", row[1]);
-      write_string(writer, "registry", row[2]);
-      writer.Key("vintage");
-      writer.Int(row[3].as<int>());
-      writer.Key("quantity");
-      writer.Int64(row[4].as<std::int64_t>());
-      write_string(writer, "serial_number", row[5]);
-      write_string(writer, "status", row[6]);
-      writer.Key("version");
-      lookups[i].version = row[7].as<std::int64_t>();
-      writer.Int64(lookups[i].version);
-      write_string(writer, "holder", row[9]);
-      writer.Key("history");
-      writer.RawValue(row[8].c_str(), row[8].size(), rapidjson::kArrayType);
-      writer.EndObject();
-      lookups[i].kind = RecordLookup::Kind::kFound;
-      lookups[i].json.assign(buffer.GetString(), buffer.GetSize());
+      afters += (by_id.empty() ? "" : ",") + std::to_string(q.history_after);
+      limits += (by_id.empty() ? "" : ",") + std::to_string(q.history_limit);
+      ids.push_back(q.id);
+      by_id.push_back(i);
+      lookups[i].kind = RecordLookup::Kind::kNotFound;
+    }
+    if (by_id.empty()) return lookups;
+    afters += '}';
+    limits += '}';
+    const pqxx::result result = tx.exec_prepared("find_credit_records", uuid_array_literal(ids), afters, limits);
+    for (const pqxx::row& row : result) {
+      const std::size_t i = by_id.at(row[0].as<std::size_t>() - 1);
+      RecordLookup& lookup = lookups[i];
+      CreditRecord record;
+      Status read = record_from_row(row, &record, 1);
+      if (!read.ok()) {
+        lookup.kind = RecordLookup::Kind::kInternal;
+        lookup.detail = read.message();
+        continue;
+      }
+      const int h = 1 + kCreditRecordSelectColumns;
+      const bool more = row[h + 1].as<bool>();
+      std::string extra = "\"history\":" + row[h].as<std::string>() + ",\"history_next\":" +
+                          (more && !row[h + 2].is_null() ? row[h + 2].as<std::string>() : std::string("null"));
+      lookup.kind = RecordLookup::Kind::kFound;
+      lookup.version = record.state.version;
+      lookup.json = credit_json(record.id, record.state, extra);
     }
     return lookups;
   } catch (const std::exception& e) {
@@ -87,7 +142,7 @@ std::vector<RecordLookup> find_records_once(WorkerConnection& connection, const 
 
 }  // namespace
 
-std::vector<RecordLookup> find_records(WorkerConnection& connection, const std::vector<std::string>& ids) {
+std::vector<RecordLookup> find_records(WorkerConnection& connection, const std::vector<RecordQuery>& ids) {
   bool connection_lost = false;
   std::vector<RecordLookup> lookups = find_records_once(connection, ids, &connection_lost);
   // PostgreSQL may have ended an idle pooled session (restart, terminate): that is not an outage.

@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "command/text_rules.h"
+
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -105,8 +107,7 @@ std::optional<Problem> check_request_head(const RequestHead& head) {
 }
 
 bool role_may_send(Role role, Route::Kind kind) {
-  const bool command = kind == Route::Kind::kRegister || kind == Route::Kind::kSell || kind == Route::Kind::kRetire;
-  if (!command) return true;
+  if (!is_command_route(kind)) return true;
   if (role == Role::kAuditor) return false;
   if (role == Role::kHolder && kind == Route::Kind::kRegister) return false;
   return true;
@@ -124,49 +125,116 @@ Problem role_forbidden_problem(Role role, Route::Kind kind) {
   return problem;
 }
 
+bool is_command_route(Route::Kind kind) {
+  for (const RouteEntry& entry : kRoutes) {
+    if (entry.kind == kind) return entry.command;
+  }
+  return false;
+}
+
+namespace {
+
+// "/a/b/c" -> {"a", "b", "c"}; false for an empty segment ("//", or a path not starting with '/').
+bool split_path(std::string_view path, std::vector<std::string_view>* segments) {
+  while (!path.empty()) {
+    if (path.front() != '/') return false;
+    path.remove_prefix(1);
+    const std::size_t slash = path.find('/');
+    const std::string_view segment = path.substr(0, slash);
+    if (segment.empty()) return false;
+    segments->push_back(segment);
+    path = slash == std::string_view::npos ? std::string_view() : path.substr(slash);
+  }
+  return true;
+}
+
+}  // namespace
+
 Route match_route(std::string_view target) {
   Route route;
   target = origin_form(target);
-  const std::size_t query = target.find('?');
-  std::string_view path = target.substr(0, query);
+  std::string_view path = target.substr(0, target.find('?'));
   if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
-  if (path == "/register") {
-    route.kind = Route::Kind::kRegister;
-    route.method = "POST";
-    return route;
-  }
-  if (path == "/healthz") {
-    route.kind = Route::Kind::kHealth;
-    route.method = "GET";
-    return route;
-  }
-  // /records/{id}, /record/{id}, /records/{id}/sell, /records/{id}/retire
   std::vector<std::string_view> segments;
-  std::string_view rest = path;
-  while (!rest.empty()) {
-    if (rest.front() != '/') return route;
-    rest.remove_prefix(1);
-    const std::size_t slash = rest.find('/');
-    segments.push_back(rest.substr(0, slash));
-    rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
-  }
-  for (std::string_view s : segments) {
-    if (s.empty()) return route;
-  }
-  if (segments.size() == 2 && (segments[0] == "records" || segments[0] == "record")) {
-    route.kind = Route::Kind::kGetRecord;
-    route.method = "GET";
-    route.id = std::string(segments[1]);
-  } else if (segments.size() == 3 && segments[0] == "records" && segments[2] == "sell") {
-    route.kind = Route::Kind::kSell;
-    route.method = "POST";
-    route.id = std::string(segments[1]);
-  } else if (segments.size() == 3 && segments[0] == "records" && segments[2] == "retire") {
-    route.kind = Route::Kind::kRetire;
-    route.method = "POST";
-    route.id = std::string(segments[1]);
+  if (!split_path(path, &segments)) return route;
+  for (const RouteEntry& entry : kRoutes) {
+    std::vector<std::string_view> pattern;
+    split_path(entry.path, &pattern);
+    if (pattern.size() != segments.size()) continue;
+    bool matched = true;
+    std::string_view id;
+    for (std::size_t i = 0; i < pattern.size() && matched; ++i) {
+      if (pattern[i] == "{id}") id = segments[i];
+      else matched = pattern[i] == segments[i];
+    }
+    if (!matched) continue;
+    route.kind = entry.kind;
+    route.method = entry.method;
+    route.id = std::string(id);
+    return route;
   }
   return route;
+}
+
+std::optional<std::vector<std::pair<std::string, std::string>>> parse_query(std::string_view target) {
+  std::vector<std::pair<std::string, std::string>> params;
+  target = origin_form(target);
+  const std::size_t question = target.find('?');
+  if (question == std::string_view::npos) return params;
+  std::string_view query = target.substr(question + 1);
+  const auto decode = [](std::string_view text, std::string* out) {
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      if (text[i] == '+') {
+        out->push_back(' ');
+      } else if (text[i] == '%') {
+        if (i + 2 >= text.size()) return false;
+        const auto hex = [](char c) -> int {
+          if (c >= '0' && c <= '9') return c - '0';
+          if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+          if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+          return -1;
+        };
+        const int hi = hex(text[i + 1]), lo = hex(text[i + 2]);
+        if (hi < 0 || lo < 0) return false;
+        out->push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+      } else {
+        out->push_back(text[i]);
+      }
+    }
+    return true;
+  };
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    const std::size_t eq = pair.find('=');
+    std::string name, value;
+    if (!decode(pair.substr(0, eq), &name)) return std::nullopt;
+    if (eq != std::string_view::npos && !decode(pair.substr(eq + 1), &value)) return std::nullopt;
+    for (const auto& [existing, unused] : params) {
+      if (existing == name) return std::nullopt;
+    }
+    params.emplace_back(std::move(name), std::move(value));
+  }
+  return params;
+}
+
+std::string check_idempotency_key(std::string_view value) {
+  if (value.empty() || value.size() > 255) return "must be 1 to 255 characters";
+  for (const char c : value) {
+    if (c < 0x20 || c > 0x7e) return "must be printable ASCII characters";
+  }
+  if (value.front() == ' ' || value.back() == ' ') return "must not start or end with a space";
+  return "";
+}
+
+std::string request_fingerprint(std::string_view method, std::string_view target, std::string_view body) {
+  std::string text;
+  text.reserve(method.size() + target.size() + body.size() + 2);
+  text.append(method).append("\n").append(origin_form(target)).append("\n").append(body);
+  return sha256_hex(text);
 }
 
 std::optional<VersionPrecondition> parse_if_match(std::string_view value) {
@@ -229,32 +297,6 @@ std::string sanitize_request_id(std::string_view value) {
   return std::string(value);
 }
 
-std::string credit_json(const std::string& id, const CreditState& state) {
-  rapidjson::StringBuffer buffer;
-  JsonWriter writer(buffer);
-  writer.StartObject();
-  writer.Key("id");
-  write_string(writer, id);
-  writer.Key("project_name");
-  write_string(writer, state.attributes.project_name);
-  writer.Key("registry");
-  write_string(writer, state.attributes.registry);
-  writer.Key("vintage");
-  writer.Int(state.attributes.vintage);
-  writer.Key("quantity");
-  writer.Int64(state.attributes.quantity);
-  writer.Key("serial_number");
-  write_string(writer, state.attributes.serial_number);
-  writer.Key("status");
-  writer.String(status_name(state.status));
-  writer.Key("version");
-  writer.Int64(state.version);
-  writer.Key("holder");
-  write_string(writer, state.holder);
-  writer.EndObject();
-  return std::string(buffer.GetString(), buffer.GetSize());
-}
-
 std::string problem_json(const Problem& problem) {
   rapidjson::StringBuffer buffer;
   JsonWriter writer(buffer);
@@ -287,6 +329,24 @@ std::string problem_json(const Problem& problem) {
   if (problem.confusable_with.has_value()) {
     writer.Key("confusable_with");
     write_string(writer, *problem.confusable_with);
+  }
+  if (problem.overlapping_id.has_value()) {
+    writer.Key("overlapping");
+    writer.StartObject();
+    writer.Key("id");
+    write_string(writer, *problem.overlapping_id);
+    writer.Key("serial_number");
+    if (problem.overlapping_serial_number.has_value()) write_string(writer, *problem.overlapping_serial_number);
+    else writer.Null();
+    writer.Key("block_start");
+    writer.Int64(problem.overlapping_start);
+    writer.Key("block_end");
+    writer.Int64(problem.overlapping_end);
+    writer.EndObject();
+  }
+  if (problem.available.has_value()) {
+    writer.Key("available");
+    writer.Int64(*problem.available);
   }
   if (!problem.differing_fields.empty()) {
     writer.Key("differing_fields");
@@ -329,26 +389,60 @@ Problem command_problem(const CreditCommandResult& result) {
       problem.title = "Credit not found";
       problem.detail = "no credit has this id";
       break;
-    case Kind::kRejected:
+    case Kind::kRejected: {
       problem.status = 409;
-      if (result.error.has_value() && result.error->kind == DecideError::Kind::kAttributesDiffer) {
+      const DecideError::Kind why = result.error.has_value() ? result.error->kind : DecideError::Kind::kWrongStatus;
+      if (why == DecideError::Kind::kAttributesDiffer) {
         problem.slug = "already-registered";
         problem.title = "Credit already registered with different attributes";
         problem.differing_fields = result.error->differing_fields;
-      } else if (result.error.has_value() && result.error->kind == DecideError::Kind::kConfusable) {
+      } else if (why == DecideError::Kind::kConfusable) {
         problem.slug = "confusable-credit";
         problem.title = "A credit that looks the same is already registered";
         problem.confusable_with = result.error->confusable_with;
+      } else if (why == DecideError::Kind::kUnitsIssued) {
+        problem.slug = "units-already-issued";
+        problem.title = "Some of these units were issued before";
+        problem.overlapping_id = result.error->overlapping_id;
+        if (!result.error->overlapping_serial_number.empty()) {
+          problem.overlapping_serial_number = result.error->overlapping_serial_number;
+        }
+        problem.overlapping_start = result.error->overlapping_start;
+        problem.overlapping_end = result.error->overlapping_end;
+      } else if (why == DecideError::Kind::kQuantityExceeds) {
+        problem.slug = "quantity-exceeds-block";
+        problem.title = "The block holds fewer units than asked for";
+        problem.available = result.error->available;
+        problem.errors.push_back({"quantity", "must be at most " + std::to_string(result.error->available) +
+                                                  ", the block's quantity"});
+      } else if (why == DecideError::Kind::kUnknownBuyer) {
+        problem.status = 422;
+        problem.slug = "unknown-buyer";
+        problem.title = "The buyer is not a known account";
+        problem.errors.push_back({"buyer", "must be an account that has or had an API key"});
       } else {
         problem.slug = "invalid-status";
         problem.title = "Command not allowed in the credit's current status";
         problem.current_status = status_name(result.state.status);
       }
       break;
+    }
     case Kind::kForbidden:
       problem.status = 403;
-      problem.slug = "forbidden";
-      problem.title = "Not allowed for this key";
+      if (result.error.has_value() && result.error->kind == DecideError::Kind::kRegistryNotBound) {
+        problem.slug = "registry-not-bound";
+        problem.title = "The registry is not bound to this issuer";
+        problem.errors.push_back({"registry", "is not bound to this account"});
+      } else {
+        problem.slug = "forbidden";
+        problem.title = "Not allowed for this key";
+      }
+      break;
+    case Kind::kIdempotencyKeyReused:
+      problem.status = 422;
+      problem.slug = "idempotency-key-reused";
+      problem.title = "The Idempotency-Key was used for another request";
+      problem.errors.push_back({"Idempotency-Key", "was used for a different request"});
       break;
     case Kind::kPreconditionFailed:
       problem.status = 412;
@@ -374,12 +468,64 @@ Problem command_problem(const CreditCommandResult& result) {
     case Kind::kApplied:
     case Kind::kInternal:
     case Kind::kInDoubt:  // settled before it reaches here; answered as a fault if it ever does
+    case Kind::kReplayed:  // answered from its stored response, never through here
       problem.status = 500;
       problem.slug = "internal-error";
       problem.title = "Internal error";
       break;
   }
   return problem;
+}
+
+bool is_storable_result(const CreditCommandResult& result) {
+  using Kind = CreditCommandResult::Kind;
+  switch (result.kind) {
+    case Kind::kCreated:
+    case Kind::kApplied:
+    case Kind::kNotFound:
+    case Kind::kRejected:
+    case Kind::kForbidden:
+      return true;
+    default:
+      return false;
+  }
+}
+
+StoredResponse command_response(const CreditCommandResult& result) {
+  using Kind = CreditCommandResult::Kind;
+  StoredResponse response;
+  if (result.kind == Kind::kCreated || result.kind == Kind::kApplied) {
+    response.status = result.kind == Kind::kCreated ? 201 : 200;
+    std::string extra;
+    if (result.remainder.has_value()) {
+      const CreditState& parent = *result.remainder;
+      rapidjson::StringBuffer buffer;
+      JsonWriter writer(buffer);
+      writer.StartObject();
+      writer.Key("id");
+      write_string(writer, result.remainder_id);
+      writer.Key("quantity");
+      writer.Int64(parent.attributes.quantity);
+      writer.Key("block_start");
+      writer.Int64(parent.attributes.block_start);
+      writer.Key("block_end");
+      writer.Int64(parent.attributes.block_end);
+      writer.Key("version");
+      writer.Int64(parent.version);
+      writer.EndObject();
+      extra = "\"remainder\":" + std::string(buffer.GetString(), buffer.GetSize());
+      response.location = "/records/" + result.record_id;
+    }
+    if (result.kind == Kind::kCreated) response.location = "/records/" + result.record_id;
+    response.body = credit_json(result.record_id, result.state, extra);
+    response.etag = "\"" + std::to_string(result.state.version) + "\"";
+    return response;
+  }
+  const Problem problem = command_problem(result);
+  response.status = problem.status;
+  response.body = problem_json(problem);
+  if (result.state.version > 0) response.etag = "\"" + std::to_string(result.state.version) + "\"";
+  return response;
 }
 
 }  // namespace ledger

@@ -11,9 +11,10 @@
 #include <string_view>
 #include <vector>
 
-#include "auth/role.h"
+#include "command/role.h"
 #include "command/credit.h"
 #include "command/credit_commands.h"
+#include "command/credit_record.h"
 #include "command/credit_request.h"
 
 namespace ledger {
@@ -27,18 +28,56 @@ struct Problem {
   std::optional<std::string> current_status;   // 409 on a status conflict
   std::vector<std::string> differing_fields;   // 409 on attempted double issuance
   std::optional<std::string> confusable_with;  // 409: the id of the credit a new one looks like
+  // 409 units-already-issued: the earlier block the new one overlaps.
+  std::optional<std::string> overlapping_id, overlapping_serial_number;
+  std::int64_t overlapping_start = 0, overlapping_end = 0;
+  std::optional<std::int64_t> available;  // 409 quantity-exceeds-block: the block's quantity
 };
 
 struct Route {
-  enum class Kind { kRegister, kSell, kRetire, kGetRecord, kHealth, kUnknown };
+  enum class Kind { kRegister, kSell, kRetire, kCancel, kGetRecord, kListRecords, kHealth, kUnknown };
   Kind kind = Kind::kUnknown;
-  std::string id;             // the {id} path segment as sent, for kSell / kRetire / kGetRecord
+  std::string id;             // the {id} path segment as sent, for the routes on one record
   const char* method = "";    // the one method the route takes ("POST" or "GET")
 };
 
-// Matches a request target (query string ignored, one trailing '/' allowed). An absolute-form target
-// (RFC 9112 3.2.2: "http://host:port/records/x") is routed on its path.
+// The route table: every endpoint, once. Paths are segments, "{id}" standing for a record id. Adding an
+// endpoint is one entry here plus its handler in server/http_server.cc.
+struct RouteEntry {
+  const char* path;
+  const char* method;
+  Route::Kind kind;
+  bool command;  // a POST that changes the ledger (takes Idempotency-Key, counts against the command cap)
+};
+inline constexpr RouteEntry kRoutes[] = {
+    {"/register", "POST", Route::Kind::kRegister, true},
+    {"/records/{id}/sell", "POST", Route::Kind::kSell, true},
+    {"/records/{id}/retire", "POST", Route::Kind::kRetire, true},
+    {"/records/{id}/cancel", "POST", Route::Kind::kCancel, true},
+    {"/records/{id}", "GET", Route::Kind::kGetRecord, false},
+    {"/record/{id}", "GET", Route::Kind::kGetRecord, false},  // the prototype's spelling
+    {"/records", "GET", Route::Kind::kListRecords, false},
+    {"/healthz", "GET", Route::Kind::kHealth, false},
+};
+
+// True for the routes of kRoutes marked `command`.
+bool is_command_route(Route::Kind kind);
+
+// Matches a request target (query string ignored, one trailing '/' allowed) against kRoutes. An
+// absolute-form target (RFC 9112 3.2.2: "http://host:port/records/x") is routed on its path.
 Route match_route(std::string_view target);
+
+// The query parameters of a target ("?a=1&b=x%20y"), percent-decoded ('+' as space). nullopt when an
+// escape is malformed or a name repeats (which value should win is unclear).
+std::optional<std::vector<std::pair<std::string, std::string>>> parse_query(std::string_view target);
+
+// Validates an Idempotency-Key value: 1..255 characters 0x20..0x7E, no space at either end. "" when fine,
+// else what is wrong.
+std::string check_idempotency_key(std::string_view value);
+
+// The lowercase hex SHA-256 of a request (method, origin-form target, body): what "the same request" is
+// for an idempotency key.
+std::string request_fingerprint(std::string_view method, std::string_view target, std::string_view body);
 
 // The origin-form part ("/path?query") of a request target: an absolute-form target ("http://a/b" or
 // "https://a/b", scheme case-insensitive) loses its scheme and authority ("http://a" alone gives "/");
@@ -47,8 +86,8 @@ std::string_view origin_form(std::string_view target);
 
 // Header fields a request may carry at most once: not lists (RFC 9110 5.3), so two lines cannot be
 // combined, and picking one would let a proxy and this server read different requests.
-inline constexpr std::array<std::string_view, 4> kSingletonFields = {"Host", "Authorization", "Content-Type",
-                                                                     "X-Request-Id"};
+inline constexpr std::array<std::string_view, 5> kSingletonFields = {"Host", "Authorization", "Content-Type",
+                                                                     "X-Request-Id", "Idempotency-Key"};
 
 // What the server needs to know about a request head to check it before routing.
 struct RequestHead {
@@ -80,9 +119,6 @@ bool is_json_content_type(std::string_view content_type);
 // A request id from the client's X-Request-Id when it is short and printable; otherwise empty.
 std::string sanitize_request_id(std::string_view value);
 
-// {"id","project_name","registry","vintage","quantity","serial_number","status","version","holder"}
-std::string credit_json(const std::string& id, const CreditState& state);
-
 
 std::string problem_json(const Problem& problem);
 
@@ -105,7 +141,16 @@ struct HealthStatus {
 std::optional<Problem> health_problem(const HealthStatus& status, std::chrono::steady_clock::time_point now,
                                       int stale_after_ms = kHealthStaleAfterMs);
 
-// The problem answering a failed command (any kind but kCreated/kApplied).
+// The problem answering a failed command (any kind but kCreated/kApplied/kReplayed).
 Problem command_problem(const CreditCommandResult& result);
+
+// The whole answer to a command result (not kReplayed): status, body (the record, with "remainder" for a
+// partial command, or the problem), Location and ETag. Content-Type follows from the status (2xx JSON,
+// else problem+json).
+StoredResponse command_response(const CreditCommandResult& result);
+
+// Whether a result's answer is stored with its idempotency key: decided answers are (2xx, 403, 404, 409
+// refusals); outages, faults, contention and precondition failures are not, so a retry executes.
+bool is_storable_result(const CreditCommandResult& result);
 
 }  // namespace ledger

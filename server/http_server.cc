@@ -13,7 +13,10 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <cctype>
+#include <limits>
 #include <mutex>
+#include <set>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -28,6 +31,7 @@
 #include "command/credit_commands.h"
 #include "command/credit_id.h"
 #include "command/credit_request.h"
+#include "command/serial_numbers.h"
 #include "eventstore/database_workers.h"
 #include "eventstore/uuid.h"
 #include "query/record_query.h"
@@ -438,10 +442,13 @@ class Server {
       case Route::Kind::kHealth:
         break;
       case Route::Kind::kGetRecord:
-        co_return co_await handle_get_record(route, version);  // every role may read
+        co_return co_await handle_get_record(req, route, version);  // every role may read
+      case Route::Kind::kListRecords:
+        co_return co_await handle_list_records(req, version);
       case Route::Kind::kRegister:
       case Route::Kind::kSell:
-      case Route::Kind::kRetire: {
+      case Route::Kind::kRetire:
+      case Route::Kind::kCancel: {
         // What the key's role can never do is refused here: no queue slot, no database work.
         if (!role_may_send(auth.actor.role, route.kind)) {
           co_return problem_response(role_forbidden_problem(auth.actor.role, route.kind), version, true);
@@ -505,42 +512,153 @@ class Server {
     return json_response(http::status::ok, R"({"status":"ok"})", version);
   }
 
-  net::awaitable<Response> handle_get_record(const Route& route, unsigned version) {
-    std::string id;
-    if (!parse_uuid(route.id, &id)) {
-      Problem problem{400, "invalid-id", "Invalid credit id", "the id in the path is not a UUID"};
-      problem.errors.push_back({"id", "must be a UUID like 800d4116-9d79-5774-bcc1-b5c8a8b69bcc"});
-      co_return problem_response(problem, version, true);
+  static Response bad_parameter(const std::string& name, const std::string& message, unsigned version) {
+    Problem problem{400, "invalid-parameter", "Invalid query parameter",
+                    "query parameter \"" + name + "\" " + message};
+    problem.errors.push_back({name, message});
+    return problem_response(problem, version, true);
+  }
+
+  // A whole decimal number in [min, max], or nullopt after setting *bad.
+  static std::optional<std::int64_t> integer_parameter(const std::string& text, std::int64_t min, std::int64_t max) {
+    if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos) {
+      return std::nullopt;
     }
+    const std::int64_t value = std::stoll(text);
+    if (value < min || value > max) return std::nullopt;
+    return value;
+  }
+
+  net::awaitable<Response> read_records(RecordQuery query, std::optional<Response>* failure, RecordLookup* out,
+                                        unsigned version) {
     RecordLookup busy;
     busy.kind = RecordLookup::Kind::kUnavailable;
     busy.detail = "the database queue is full";
-    std::function<bool(std::function<void(RecordLookup)>)> submit = [this, &id](std::function<void(RecordLookup)> done) {
-      return reader_.submit(id, std::move(done));
-    };
-    RecordLookup lookup = co_await await_completion<RecordLookup>(std::move(submit), std::move(busy));
-    switch (lookup.kind) {
-      case RecordLookup::Kind::kFound: {
-        Response res = json_response(http::status::ok, std::move(lookup.json), version);
-        res.set(http::field::etag, "\"" + std::to_string(lookup.version) + "\"");
-        co_return res;
-      }
+    std::function<bool(std::function<void(RecordLookup)>)> submit =
+        [this, &query](std::function<void(RecordLookup)> done) { return reader_.submit(query, std::move(done)); };
+    *out = co_await await_completion<RecordLookup>(std::move(submit), std::move(busy));
+    switch (out->kind) {
+      case RecordLookup::Kind::kFound:
+        co_return Response{};
       case RecordLookup::Kind::kNotFound:
-        co_return problem_response({404, "credit-not-found", "Credit not found",
-                                    "no credit with this id is in the read model (it may not be projected yet)"},
-                                   version, true);
+        *failure = problem_response({404, "credit-not-found", "Credit not found",
+                                     "no credit with this id is in the read model (it may not be projected yet)"},
+                                    version, true);
+        co_return Response{};
       case RecordLookup::Kind::kUnavailable: {
         Response res = problem_response(
-            {503, "database-unavailable", "The ledger database is unavailable", lookup.detail}, version, true);
+            {503, "database-unavailable", "The ledger database is unavailable", out->detail}, version, true);
         res.set(http::field::retry_after, kRetryAfterSeconds);
-        co_return res;
+        *failure = std::move(res);
+        co_return Response{};
       }
       case RecordLookup::Kind::kInternal:
         break;
     }
-    log_line("serve: record lookup failed: " + lookup.detail);
-    co_return problem_response({500, "internal-error", "Internal error", "the record could not be read"}, version,
-                               true);
+    log_line("serve: record lookup failed: " + out->detail);
+    *failure = problem_response({500, "internal-error", "Internal error", "the record could not be read"}, version,
+                                true);
+    co_return Response{};
+  }
+
+  net::awaitable<Response> handle_get_record(const Request& req, const Route& route, unsigned version) {
+    RecordQuery query;
+    if (!parse_uuid(route.id, &query.id)) {
+      Problem problem{400, "invalid-id", "Invalid credit id", "the id in the path is not a UUID"};
+      problem.errors.push_back({"id", "must be a UUID like 800d4116-9d79-5774-bcc1-b5c8a8b69bcc"});
+      co_return problem_response(problem, version, true);
+    }
+    const auto params = parse_query(req.target());
+    if (!params.has_value()) co_return bad_parameter("query", "is malformed or repeats a parameter", version);
+    for (const auto& [name, value] : *params) {
+      if (name == "history_limit") {
+        const auto limit = integer_parameter(value, 1, kHistoryLimitMax);
+        if (!limit) co_return bad_parameter(name, "must be a whole number from 1 to " + std::to_string(kHistoryLimitMax), version);
+        query.history_limit = static_cast<int>(*limit);
+      } else if (name == "history_after") {
+        const auto after = integer_parameter(value, 0, std::numeric_limits<std::int64_t>::max());
+        if (!after) co_return bad_parameter(name, "must be a whole number (a version)", version);
+        query.history_after = *after;
+      }
+    }
+    std::optional<Response> failure;
+    RecordLookup lookup;
+    co_await read_records(std::move(query), &failure, &lookup, version);
+    if (failure.has_value()) co_return std::move(*failure);
+    Response res = json_response(http::status::ok, std::move(lookup.json), version);
+    res.set(http::field::etag, "\"" + std::to_string(lookup.version) + "\"");
+    co_return res;
+  }
+
+  net::awaitable<Response> handle_list_records(const Request& req, unsigned version) {
+    const auto params = parse_query(req.target());
+    if (!params.has_value()) co_return bad_parameter("query", "is malformed or repeats a parameter", version);
+    RecordQuery query;
+    query.kind = RecordQuery::Kind::kList;
+    RecordFilter& f = query.filter;
+    for (const auto& [name, value] : *params) {
+      if (name == "holder" || name == "registry") {
+        std::string text = value;
+        if (!validate_name(&text).empty()) co_return bad_parameter(name, "must be 1 to 200 visible characters", version);
+        (name == "holder" ? f.holder : f.registry) = std::move(text);
+      } else if (name == "status") {
+        if (!parse_status(value).has_value()) {
+          co_return bad_parameter(name, "must be CREATED, SOLD, RETIRED or CANCELLED", version);
+        }
+        f.status = value;
+      } else if (name == "vintage") {
+        const auto vintage = integer_parameter(value, 0, 9999);
+        if (!vintage) co_return bad_parameter(name, "must be a year", version);
+        f.vintage = static_cast<int>(*vintage);
+      } else if (name == "parent" || name == "cursor") {
+        std::string id;
+        if (!parse_uuid(value, &id)) co_return bad_parameter(name, "must be a credit id (a UUID)", version);
+        (name == "parent" ? f.parent : f.after) = std::move(id);
+      } else if (name == "unit") {
+        const auto unit = integer_parameter(value, 0, kUnitNumberLimit - 1);
+        if (!unit) co_return bad_parameter(name, "must be a unit number from 0 to 10^15 - 1", version);
+        f.unit = *unit;
+      } else if (name == "limit") {
+        const auto limit = integer_parameter(value, 1, kListLimitMax);
+        if (!limit) co_return bad_parameter(name, "must be a whole number from 1 to " + std::to_string(kListLimitMax), version);
+        f.limit = static_cast<int>(*limit);
+      }
+    }
+    if (f.unit && !f.registry) co_return bad_parameter("unit", "needs registry (units are numbered per registry)", version);
+    std::optional<Response> failure;
+    RecordLookup lookup;
+    co_await read_records(query, &failure, &lookup, version);
+    if (failure.has_value()) co_return std::move(*failure);
+    Response res = json_response(http::status::ok, std::move(lookup.json), version);
+    if (lookup.next_cursor.has_value()) {
+      // The same query with the cursor replaced: the next page.
+      std::string next = "/records?";
+      bool first = true;
+      for (const auto& [name, value] : *params) {
+        if (name == "cursor") continue;
+        next += (first ? "" : "&") + percent_encode(name) + "=" + percent_encode(value);
+        first = false;
+      }
+      next += (first ? "" : "&") + std::string("cursor=") + *lookup.next_cursor;
+      res.set(http::field::link, "<" + next + ">; rel=\"next\"");
+    }
+    co_return res;
+  }
+
+  static std::string percent_encode(const std::string& text) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    for (const char c : text) {
+      const auto u = static_cast<unsigned char>(c);
+      if (std::isalnum(u) || c == '-' || c == '_' || c == '.' || c == '~') {
+        out.push_back(c);
+      } else {
+        out.push_back('%');
+        out.push_back(kHex[u >> 4]);
+        out.push_back(kHex[u & 15]);
+      }
+    }
+    return out;
   }
 
   // Decodes the body into a command; on failure fills *problem.
@@ -589,6 +707,43 @@ class Server {
       }
       command.if_match = std::move(if_match);
     }
+    std::optional<std::string> in_flight_key;  // this request's (account, Idempotency-Key) while it runs
+    if (req.count("Idempotency-Key") > 0) {
+      const std::string key(req["Idempotency-Key"]);
+      if (std::string problem = check_idempotency_key(key); !problem.empty()) {
+        Problem bad{400, "invalid-idempotency-key", "Invalid Idempotency-Key header", "Idempotency-Key " + problem};
+        bad.errors.push_back({"Idempotency-Key", problem});
+        co_return problem_response(bad, version, true);
+      }
+      IdempotencyRequest idempotency;
+      idempotency.key = key;
+      idempotency.request_sha256 = request_fingerprint(req.method_string(), req.target(), body);
+      idempotency.render = [](const CreditCommandResult& result) -> std::optional<StoredResponse> {
+        if (!is_storable_result(result)) return std::nullopt;
+        return command_response(result);
+      };
+      command.idempotency = std::move(idempotency);
+      in_flight_key = actor.account + '\n' + key;
+      std::lock_guard<std::mutex> lock(idempotency_mutex_);
+      if (!idempotency_in_flight_.insert(*in_flight_key).second) {
+        Response res = problem_response({409, "idempotency-key-in-use", "A request with this Idempotency-Key is running",
+                                         "the first request with this Idempotency-Key has not been answered yet; "
+                                         "retry after it has"},
+                                        version, true);
+        res.set(http::field::retry_after, kRetryAfterSeconds);
+        co_return res;
+      }
+    }
+    // Released however this coroutine ends.
+    struct InFlightRelease {
+      Server* server;
+      std::optional<std::string> key;
+      ~InFlightRelease() {
+        if (!key) return;
+        std::lock_guard<std::mutex> lock(server->idempotency_mutex_);
+        server->idempotency_in_flight_.erase(*key);
+      }
+    } release{this, in_flight_key};
     Problem problem;
     if (route.kind == Route::Kind::kRegister) {
       auto parsed = parse_register_request(body);
@@ -603,6 +758,10 @@ class Server {
       }
       if (route.kind == Route::Kind::kSell) {
         auto parsed = parse_sell_request(body);
+        if (!decode_body(parsed, &problem)) co_return problem_response(problem, version, true);
+        command.command = std::move(parsed.value);
+      } else if (route.kind == Route::Kind::kCancel) {
+        auto parsed = parse_cancel_request(body);
         if (!decode_body(parsed, &problem)) co_return problem_response(problem, version, true);
         command.command = std::move(parsed.value);
       } else {
@@ -622,21 +781,20 @@ class Server {
     CreditCommandResult result = co_await await_completion<CreditCommandResult>(std::move(submit), std::move(busy));
 
     using Kind = CreditCommandResult::Kind;
-    if (result.kind == Kind::kCreated || result.kind == Kind::kApplied) {
-      Response res = json_response(result.kind == Kind::kCreated ? http::status::created : http::status::ok,
-                                   credit_json(command.credit_id, result.state), version);
-      res.set(http::field::etag, "\"" + std::to_string(result.state.version) + "\"");
-      if (result.kind == Kind::kCreated) res.set(http::field::location, "/records/" + command.credit_id);
-      co_return res;
-    }
     if (result.kind == Kind::kInternal) {
       log_line("serve: command failed request_id=" + request_id + ": " + result.detail);
     }
-    Response res = problem_response(command_problem(result), version, true);
+    const bool replayed = result.kind == Kind::kReplayed;
+    const StoredResponse answer = replayed ? *result.replayed : command_response(result);
+    Response res{static_cast<http::status>(answer.status), version};
+    res.set(http::field::content_type, answer.status < 300 ? "application/json" : "application/problem+json");
+    res.body() = answer.body;
+    if (!answer.location.empty()) res.set(http::field::location, answer.location);
+    if (!answer.etag.empty()) res.set(http::field::etag, answer.etag);
+    if (replayed) res.set("Idempotency-Replayed", "true");
     if (result.kind == Kind::kUnavailable || result.kind == Kind::kOutcomeUnknown) {
       res.set(http::field::retry_after, kRetryAfterSeconds);
     }
-    if (result.state.version > 0) res.set(http::field::etag, "\"" + std::to_string(result.state.version) + "\"");
     co_return res;
   }
 
@@ -654,6 +812,8 @@ class Server {
   std::mutex health_mutex_;
   HealthStatus health_;             // guarded by health_mutex_; written by probe_health_periodically
   std::atomic<std::size_t> requests_in_flight_{0};
+  std::mutex idempotency_mutex_;
+  std::set<std::string> idempotency_in_flight_;  // "account\nkey" of commands with a key not yet answered
   std::atomic<bool> stopping_{false};
 };
 

@@ -1,4 +1,4 @@
-// carbon-ledger: one binary, five subcommands (migrate, serve, project, rebuild, keys). Reads its settings from
+// carbon-ledger: one binary, six subcommands (migrate, serve, project, rebuild, keys, registries). Reads its settings from
 // the environment, checks them, and hands over to the module that does the work.
 #include <atomic>
 #include <chrono>
@@ -19,6 +19,8 @@
 #include "auth/api_key.h"
 #include "auth/api_key_store.h"
 #include "command/confusable_claims.h"
+#include "command/credit_commands.h"
+#include "command/registry_bindings.h"
 #include "eventstore/database.h"
 #include "eventstore/migrator.h"
 #include "projector/projector.h"
@@ -49,6 +51,7 @@ constexpr const char* kUsage =
     "  project   run the projector: keep the read model up to date from the event log\n"
     "  rebuild   replay the whole event log into a fresh read model\n"
     "  keys      create, list and revoke API keys (keys create --account NAME --role ROLE)\n"
+    "  registries bind, unbind and list the registries issuer accounts may register under\n"
     "\n"
     "Every command reads DATABASE_URL (a libpq URI or key=value string).\n";
 
@@ -91,7 +94,8 @@ constexpr const char* kServeHelp =
     "  LEDGER_KEY_RELOAD_INTERVAL_MS every active API key is held in memory and re-read this often, besides\n"
     "                                at once on every change `keys` makes (NOTIFY) (default 30000)\n"
     "  LEDGER_KEYS_MAX               active API keys held in memory at most; more refuses to start\n"
-    "                                (default 1000000)\n";
+    "                                (default 1000000)\n"
+    "  LEDGER_IDEMPOTENCY_TTL_S      how long an Idempotency-Key's answer is kept, then swept (default 86400)\n";
 
 constexpr const char* kProjectHelp =
     "usage: carbon-ledger project\n"
@@ -140,6 +144,21 @@ constexpr const char* kKeysHelp =
     "\n"
     "environment:\n"
     "  DATABASE_URL   required (as the schema owner, ledger_owner: serve's role may only read the keys)\n";
+
+const char kRegistriesHelp[] =
+    "usage: carbon-ledger registries bind --account NAME --registry REGISTRY [--actor WHO]\n"
+    "       carbon-ledger registries unbind --account NAME --registry REGISTRY [--actor WHO]\n"
+    "       carbon-ledger registries list\n"
+    "\n"
+    "An issuer key may register credits only under the registries bound to its account (admin keys may\n"
+    "register under any). Registry names compare ignoring ASCII case. Every change is recorded, append-only,\n"
+    "in registry_binding_changes (who: the database login and --actor, default the OS user; when). serve\n"
+    "reads the bindings in the transaction of each registration, so a change applies to the next one.\n"
+    "\n"
+    "  list   prints one line per binding: account, registry, bound_at (tab-separated)\n"
+    "\n"
+    "environment:\n"
+    "  DATABASE_URL   required (as the schema owner, ledger_owner)\n";
 
 // Reads an integer setting in [min, max]; exits with a message naming the variable when it is not one.
 long long env_integer(const char* name, long long fallback, long long min, long long max) {
@@ -302,6 +321,61 @@ int cmd_keys(const Args& args) {
   return usage_error(kKeysHelp, "unknown keys action '" + action + "'");
 }
 
+int cmd_registries(const Args& args) {
+  if (args.empty()) return usage_error(kRegistriesHelp, "registries needs bind, unbind or list");
+  const std::string& action = args[0];
+  if (action == "list") {
+    if (args.size() > 1) return usage_error(kRegistriesHelp, "registries list takes no arguments");
+    const std::string url = require_database_url();
+    if (!schema_ready("registries", url)) return 1;
+    std::vector<ledger::RegistryBinding> bindings;
+    ledger::Status status =
+        with_connection(url, [&](pqxx::connection& c) { return ledger::list_registry_bindings(c, &bindings); });
+    if (!status.ok()) {
+      std::fprintf(stderr, "carbon-ledger registries list: %s\n", status.message().c_str());
+      return 1;
+    }
+    for (const ledger::RegistryBinding& b : bindings) {
+      std::printf("%s\t%s\t%s\n", b.account.c_str(), b.registry.c_str(), b.bound_at.c_str());
+    }
+    return 0;
+  }
+  if (action != "bind" && action != "unbind") {
+    return usage_error(kRegistriesHelp, "unknown registries action '" + action + "'");
+  }
+  std::string account, registry;
+  std::optional<std::string> actor_arg;
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    const bool has_value = i + 1 < args.size();
+    if (args[i] == "--account" && has_value) account = args[++i];
+    else if (args[i] == "--registry" && has_value) registry = args[++i];
+    else if (args[i] == "--actor" && has_value) actor_arg = args[++i];
+    else return usage_error(kRegistriesHelp, "registries " + action + ": unexpected argument '" + args[i] + "'");
+  }
+  if (account.empty() || registry.empty()) {
+    return usage_error(kRegistriesHelp, "registries " + action + " needs --account and --registry");
+  }
+  const std::string actor = actor_arg.value_or(default_actor());
+  if (ledger::Status valid = ledger::validate_actor(actor); !valid.ok()) {
+    return usage_error(kRegistriesHelp, "--actor: " + valid.message());
+  }
+  const std::string url = require_database_url();
+  if (!schema_ready("registries", url)) return 1;
+  bool changed = false;
+  ledger::Status status = with_connection(url, [&](pqxx::connection& c) {
+    return ledger::change_registry_binding(c, account, registry, action == "bind", actor, &changed);
+  });
+  if (status.IsInvalid()) return usage_error(kRegistriesHelp, status.message());
+  if (!status.ok()) {
+    std::fprintf(stderr, "carbon-ledger registries %s: %s\n", action.c_str(), status.message().c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "registries: %s \"%s\" %s account \"%s\"%s\n", action == "bind" ? "bound" : "unbound",
+               registry.c_str(), action == "bind" ? "to" : "from", account.c_str(),
+               changed ? "" : " (no change: it already was)");
+  return 0;
+}
+
 int cmd_migrate() {
   const std::string url = require_database_url();
   std::vector<std::string> log;
@@ -367,6 +441,7 @@ int cmd_serve() {
   options.key_reload_interval_ms =
       static_cast<int>(env_integer("LEDGER_KEY_RELOAD_INTERVAL_MS", 30000, 100, 3600000));
   options.keys_max = static_cast<std::size_t>(env_integer("LEDGER_KEYS_MAX", 1000000, 1, 10000000));
+  ledger::set_idempotency_ttl_s(env_integer("LEDGER_IDEMPOTENCY_TTL_S", ledger::kIdempotencyTtlDefaultS, 1, 31536000));
   options.stop_requested = &g_stop_requested;
   if (!schema_ready("serve", options.database_url)) return 1;
   if (g_stop_requested.load()) return 0;
@@ -417,6 +492,7 @@ int main(int argc, char** argv) {
       {"project", kProjectHelp, cmd_project, nullptr},
       {"rebuild", kRebuildHelp, cmd_rebuild, nullptr},
       {"keys", kKeysHelp, nullptr, cmd_keys},
+      {"registries", kRegistriesHelp, nullptr, cmd_registries},
   };
   for (const Subcommand& sub : subcommands) {
     if (command != sub.name) continue;

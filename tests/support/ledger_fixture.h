@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -107,7 +108,11 @@ class LedgerFixture : public ::testing::Test {
   HttpResponse register_credit(const CreditSpec& spec);
   // Registers a credit with this serial (and otherwise default attributes), expects 201, returns the id.
   std::string register_new(const std::string& serial_number);
+  // Sells to `buyer`, first making it a known account (ensure_account) as the ledger requires of buyers.
   HttpResponse sell(const std::string& id, const std::string& buyer, const Headers& headers = {});
+  // Makes `account` known to the ledger (an account that has had a key) without a usable key.
+  void ensure_account(const std::string& account);
+  std::set<std::string> known_accounts_;
   HttpResponse retire(const std::string& id, std::string_view body = {}, const Headers& headers = {});
   // Polls GET /records/{id} until it answers 200 with "version" >= min_version, or the timeout passes.
   // Returns the last response seen (so a caller's assertion shows what was there instead).

@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "auth/role.h"
+#include "command/role.h"
 
 namespace ledger {
 namespace {

@@ -1,4 +1,5 @@
-// Roles of API keys: what an account may do. Header-only so the pure decider can use it.
+// Roles of API keys and the actor who sends a command: part of the credit domain (what an account may do),
+// so the pure decider can use them; auth/ turns a key into an Actor. Header-only.
 //   issuer  registers credits (it becomes their holder) and sells/retires the credits it holds
 //   holder  sells and retires the credits it holds
 //   auditor reads everything, changes nothing

@@ -46,7 +46,7 @@ bool is_json_whitespace_only(std::string_view body) {
 // Parses `body` into *document as an object whose known fields each appear at most once and hold
 // well-formed UTF-8. An empty body becomes {}. Returns false with a sentence in *detail otherwise.
 bool open_body(std::string_view body, std::initializer_list<std::string_view> known_fields,
-               rapidjson::Document* document, std::string* detail) {
+               rapidjson::Document* document, std::string* detail, std::vector<FieldError>* errors) {
   if (is_json_whitespace_only(body)) {
     // Lets clients send no body for requests whose fields are all optional.
     document->SetObject();
@@ -57,6 +57,17 @@ bool open_body(std::string_view body, std::initializer_list<std::string_view> kn
   const JsonParseError error = parse_json(body, document);
   if (error.kind != JsonParseError::Kind::kNone) {
     const std::string offset = std::to_string(error.offset);
+    if (error.kind == JsonParseError::Kind::kNumberTooBig) {
+      // Well-formed JSON that RapidJSON cannot scan: the field it belongs to is at fault, not the syntax.
+      const std::string field = member_name_at(body, error.offset);
+      for (const std::string_view known : known_fields) {
+        if (known == field) {
+          errors->push_back({field, "must be a number within the range of a double (and a whole number here)"});
+          *detail = "request has an invalid field: " + field;
+          return false;
+        }
+      }
+    }
     if (error.kind == JsonParseError::Kind::kInvalidEncoding) {
       *detail = "request body has invalid UTF-8 in a string at offset " + offset;
     } else {
@@ -317,12 +328,12 @@ std::string validate_name(std::string* text) {
 ParsedRequest<RegisterCredit> parse_register_request(std::string_view body) {
   rapidjson::Document document;
   std::string detail;
+  std::vector<FieldError> errors;
   if (!open_body(body, {"project_name", "registry", "vintage", "quantity", "serial_number", "block_start", "block_end"},
-                 &document, &detail)) {
-    return malformed<RegisterCredit>(std::move(detail));
+                 &document, &detail, &errors)) {
+    return errors.empty() ? malformed<RegisterCredit>(std::move(detail)) : invalid<RegisterCredit>(std::move(errors));
   }
   // Every rule runs so the client learns about all bad fields at once.
-  std::vector<FieldError> errors;
   auto project_name = check_text(find_member(document, "project_name"), "project_name", kTextMaxChars, &errors);
   auto registry = check_text(find_member(document, "registry"), "registry", kTextMaxChars, &errors);
   auto vintage = check_vintage(find_member(document, "vintage"), &errors);
@@ -342,8 +353,10 @@ ParsedRequest<RegisterCredit> parse_register_request(std::string_view body) {
 ParsedRequest<SellCredit> parse_sell_request(std::string_view body) {
   rapidjson::Document document;
   std::string detail;
-  if (!open_body(body, {"buyer", "quantity"}, &document, &detail)) return malformed<SellCredit>(std::move(detail));
   std::vector<FieldError> errors;
+  if (!open_body(body, {"buyer", "quantity"}, &document, &detail, &errors)) {
+    return errors.empty() ? malformed<SellCredit>(std::move(detail)) : invalid<SellCredit>(std::move(errors));
+  }
   auto buyer = check_text(find_member(document, "buyer"), "buyer", kTextMaxChars, &errors);
   auto quantity = check_units_quantity(find_member(document, "quantity"), &errors);
   if (!errors.empty()) return invalid<SellCredit>(std::move(errors));
@@ -353,10 +366,10 @@ ParsedRequest<SellCredit> parse_sell_request(std::string_view body) {
 ParsedRequest<RetireCredit> parse_retire_request(std::string_view body) {
   rapidjson::Document document;
   std::string detail;
-  if (!open_body(body, {"beneficiary", "reason", "category", "details", "quantity"}, &document, &detail)) {
-    return malformed<RetireCredit>(std::move(detail));
-  }
   std::vector<FieldError> errors;
+  if (!open_body(body, {"beneficiary", "reason", "category", "details", "quantity"}, &document, &detail, &errors)) {
+    return errors.empty() ? malformed<RetireCredit>(std::move(detail)) : invalid<RetireCredit>(std::move(errors));
+  }
   RetireCredit command;
   Retirement& r = command.retirement;
   check_optional_text(find_member(document, "beneficiary"), "beneficiary", &r.beneficiary, &errors);
@@ -373,8 +386,10 @@ ParsedRequest<RetireCredit> parse_retire_request(std::string_view body) {
 ParsedRequest<CancelCredit> parse_cancel_request(std::string_view body) {
   rapidjson::Document document;
   std::string detail;
-  if (!open_body(body, {"reason", "quantity"}, &document, &detail)) return malformed<CancelCredit>(std::move(detail));
   std::vector<FieldError> errors;
+  if (!open_body(body, {"reason", "quantity"}, &document, &detail, &errors)) {
+    return errors.empty() ? malformed<CancelCredit>(std::move(detail)) : invalid<CancelCredit>(std::move(errors));
+  }
   auto reason = check_text(find_member(document, "reason"), "reason", kTextMaxChars, &errors);
   auto quantity = check_units_quantity(find_member(document, "quantity"), &errors);
   if (!errors.empty()) return invalid<CancelCredit>(std::move(errors));

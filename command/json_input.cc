@@ -111,6 +111,24 @@ rapidjson::Value json_number_value(std::string_view number_text) {
   return rapidjson::Value(value);
 }
 
+std::string member_name_at(std::string_view text, std::size_t offset) {
+  const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  if (offset > text.size()) return "";
+  std::size_t i = offset;
+  while (i > 0 && is_space(text[i - 1])) --i;
+  if (i == 0 || text[i - 1] != ':') return "";
+  --i;
+  while (i > 0 && is_space(text[i - 1])) --i;
+  if (i == 0 || text[i - 1] != '"') return "";
+  const std::size_t end = --i;
+  while (i > 0 && text[i - 1] != '"') {
+    if (text[i - 1] == '\\') return "";  // escapes: not worth decoding for an error message
+    --i;
+  }
+  if (i == 0) return "";
+  return std::string(text.substr(i, end - i));
+}
+
 JsonParseError parse_json(std::string_view text, rapidjson::Document* document) {
   Generator generator{text, {}, false};
   document->Populate(generator);
@@ -120,6 +138,9 @@ JsonParseError parse_json(std::string_view text, rapidjson::Document* document) 
   if (generator.number_too_long) {
     error.kind = JsonParseError::Kind::kNumberTooLong;
     error.message = "a number is longer than " + std::to_string(kJsonNumberCharsMax) + " characters";
+  } else if (generator.result.Code() == rapidjson::kParseErrorNumberTooBig) {
+    error.kind = JsonParseError::Kind::kNumberTooBig;
+    error.message = "a number is beyond the range of a double";
   } else if (generator.result.Code() == rapidjson::kParseErrorStringInvalidEncoding) {
     error.kind = JsonParseError::Kind::kInvalidEncoding;
     error.message = "invalid UTF-8 in a string";

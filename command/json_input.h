@@ -26,6 +26,7 @@ struct JsonParseError {
     kSyntax,           // not JSON
     kInvalidEncoding,  // a string is not UTF-8
     kNumberTooLong,    // a number over kJsonNumberCharsMax characters
+    kNumberTooBig,     // a number beyond a double's range (RapidJSON refuses those while scanning)
   };
   Kind kind = Kind::kNone;
   std::size_t offset = 0;  // byte offset of the problem in the input
@@ -36,6 +37,10 @@ struct JsonParseError {
 // stack). Numbers become: Int64 when written as an integer within int64, Uint64 when an integer above
 // INT64_MAX within uint64, otherwise Double (a fraction or exponent is always a Double, even `2.0`;
 // out-of-range magnitudes become +-infinity or 0). Returns kNone on success.
+// The name of the object member whose value starts at `offset` in `text` (where a number error points),
+// or "" when the value there is not a member's (an array element, the top level) or the name has escapes.
+std::string member_name_at(std::string_view text, std::size_t offset);
+
 JsonParseError parse_json(std::string_view text, rapidjson::Document* document);
 
 // Converts the text of a JSON number (as RapidJSON's grammar accepted it) to a RapidJSON value by the

@@ -13,8 +13,8 @@ namespace {
 const std::string kFindByIdSql =
     std::string("SELECT w.ord, ") + kCreditRecordSelect +
     ", h.history, h.more, h.last_version"
-    " FROM unnest($1::uuid[], $2::bigint[], $3::integer[]) WITH ORDINALITY AS w(id, after, lim, ord)"
-    " JOIN credit_records r ON r.id = w.id"
+    " FROM unnest($1::uuid[], $2::bigint[], $3::integer[]) WITH ORDINALITY AS w(wanted_id, after, lim, ord)"
+    " JOIN credit_records r ON r.id = w.wanted_id"
     " CROSS JOIN LATERAL ("
     "   SELECT coalesce(json_agg(json_build_object('version', p.version, 'type', p.event_type,"
     "            'recorded_at', p.recorded_at, 'data', p.data) ORDER BY p.version) FILTER (WHERE p.n <= w.lim),"
@@ -22,7 +22,7 @@ const std::string kFindByIdSql =
     "          count(*) > w.lim AS more,"
     "          max(p.version) FILTER (WHERE p.n <= w.lim) AS last_version"
     "   FROM (SELECT x.*, row_number() OVER (ORDER BY x.version) AS n FROM credit_history x"
-    "         WHERE x.credit_id = w.id AND x.version > w.after ORDER BY x.version LIMIT w.lim + 1) AS p"
+    "         WHERE x.credit_id = w.wanted_id AND x.version > w.after ORDER BY x.version LIMIT w.lim + 1) AS p"
     " ) AS h";
 
 std::string list_sql(pqxx::transaction_base& tx, const RecordFilter& f) {

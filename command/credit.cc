@@ -43,7 +43,9 @@ std::vector<std::string> differing_fields(const CreditAttributes& registered,
   if (registered.project_name != requested.project_name) fields.emplace_back("project_name");
   if (!equal_ignoring_ascii_case(registered.registry, requested.registry)) fields.emplace_back("registry");
   if (registered.vintage != requested.vintage) fields.emplace_back("vintage");
-  if (registered.quantity != requested.quantity) fields.emplace_back("quantity");
+  if (registered.block_end - registered.block_start != requested.block_end - requested.block_start) {
+    fields.emplace_back("quantity");
+  }
   if (registered.serial_number != requested.serial_number) fields.emplace_back("serial_number");
   if (registered.block_start != requested.block_start) fields.emplace_back("block_start");
   if (registered.block_end != requested.block_end) fields.emplace_back("block_end");
@@ -118,12 +120,19 @@ Decision decide_register(const RegisterCredit& command, const CreditState& state
                       " --registry <registry>`",
                   state.status);
   }
+  const CreditAttributes& a = command.attributes;
+  LEDGER_ASSERT(a.quantity >= 1 && a.block_start >= 0 && a.block_end >= a.block_start &&
+                    a.quantity == a.block_end - a.block_start + 1,
+                "a registration's block is resolved (command/credit_request.h) before decide()");
   if (state.status == CreditStatus::kUnregistered) {
     Decision decision;
     decision.events.push_back(CreditCreated{command.attributes, actor.account});
     return decision;
   }
-  std::vector<std::string> fields = differing_fields(state.attributes, command.attributes);
+  CreditAttributes issued = state.attributes;  // as registered: carving since does not make it differ
+  issued.block_start = state.issued_block_start;
+  issued.block_end = state.issued_block_end;
+  std::vector<std::string> fields = differing_fields(issued, command.attributes);
   // Registering the same credit again is a retry, whatever happened to the credit since: answer
   // success without a new event. Unless another issuer sends it: that is a second issuance attempt.
   if (fields.empty() && !state.issuer.empty() && actor.role != Role::kAdmin && actor.account != state.issuer) {
@@ -388,6 +397,8 @@ CreditState evolve(CreditState state, const CreditEvent& event) {
                  [&](const CreditCreated& e) {
                    state.status = CreditStatus::kCreated;
                    state.attributes = e.attributes;
+                   state.issued_block_start = e.attributes.block_start;
+                   state.issued_block_end = e.attributes.block_end;
                    state.issuer = e.issuer;
                    state.holder = e.issuer;
                  },
@@ -412,6 +423,8 @@ CreditState evolve(CreditState state, const CreditEvent& event) {
                  [&](const CreditCarved& e) {
                    state.status = e.status;
                    state.attributes = e.attributes;
+                   state.issued_block_start = e.attributes.block_start;
+                   state.issued_block_end = e.attributes.block_end;
                    state.issuer = e.issuer;
                    state.holder = e.holder;
                    state.parent = e.parent;
@@ -420,6 +433,19 @@ CreditState evolve(CreditState state, const CreditEvent& event) {
              event);
   ++state.version;
   return state;
+}
+
+Status check_event_follows(const CreditState& state, const CreditEvent& event) {
+  if (const auto* split = std::get_if<CreditSplit>(&event)) {
+    const CreditAttributes& a = state.attributes;
+    if (split->block_start != a.block_start || split->quantity < 1 || split->quantity >= a.quantity) {
+      return Status::Internal("SPLIT of " + std::to_string(split->block_start) + ".." +
+                              std::to_string(split->block_end) + " does not take the lowest units of the block " +
+                              std::to_string(a.block_start) + ".." + std::to_string(a.block_end) +
+                              " and leave at least one");
+    }
+  }
+  return Status::Ok();
 }
 
 const char* event_type_name(const CreditEvent& event) {
@@ -634,6 +660,10 @@ std::string encode_state(const CreditState& state) {
   write_string_field(writer, "issuer", state.issuer);
   write_string_field(writer, "holder", state.holder);
   write_string_field(writer, "parent", state.parent);
+  writer.Key("issued_block_start");
+  writer.Int64(state.issued_block_start);
+  writer.Key("issued_block_end");
+  writer.Int64(state.issued_block_end);
   writer.Key("children_count");
   writer.Int64(state.children_count);
   if (state.retirement) {
@@ -660,6 +690,8 @@ Status decode_state(std::string_view json, CreditState* out) {
   reader.required_string("issuer", &state.issuer);
   reader.required_string("holder", &state.holder);
   reader.required_string("parent", &state.parent);
+  reader.required_int64("issued_block_start", &state.issued_block_start);
+  reader.required_int64("issued_block_end", &state.issued_block_end);
   reader.required_int64("children_count", &state.children_count);
   reader.optional_string("cancel_reason", &state.cancel_reason);
   if (!reader.status().ok()) return reader.status();

@@ -55,6 +55,9 @@ struct CreditState {
   std::string issuer;  // the account that registered it ("" for credits registered before accounts existed)
   std::string holder;  // the account that holds it now: the issuer, then each buyer
   std::string parent;  // the block it was carved from, "" for an issued block
+  // The block as registered (or carved), before anything was carved from it: what a re-registration is
+  // compared with. Decider state only (snapshots keep it; the read model does not show it).
+  std::int64_t issued_block_start = 0, issued_block_end = 0;
   std::int64_t children_count = 0;         // blocks carved from it
   std::optional<Retirement> retirement;    // once RETIRED
   std::optional<std::string> cancel_reason;  // once CANCELLED (may be empty)
@@ -170,6 +173,11 @@ Decision decide(const CreditCommand& command, const CreditState& state, const Ac
 // Applies one event and increments the version. Total: an event that decide() would never have
 // emitted in this state is still recorded, since the log is the truth and the decider is the guard.
 CreditState evolve(CreditState state, const CreditEvent& event);
+
+// Ok when `event` can follow `state` without breaking a block's invariants (a SPLIT takes the block's lowest
+// units and leaves at least one); Internal, naming what is wrong, otherwise. evolve() itself is total; the
+// command side and the projector check this before folding an event from the log.
+Status check_event_follows(const CreditState& state, const CreditEvent& event);
 
 // The event_type stored in the log: "CREATED", "SOLD", "RETIRED", "CANCELLED", "SPLIT" or "CARVED".
 const char* event_type_name(const CreditEvent& event);

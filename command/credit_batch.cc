@@ -111,6 +111,12 @@ std::map<std::string, StreamState> load_states(const StreamsFromSnapshots& read)
                                        " cannot be decoded: " + decoded.message());
       continue;
     }
+    Status follows = check_event_follows(stream.state, event);
+    if (!follows.ok()) {
+      stream.status = Status::Internal("event " + recorded.event_id + " of stream " + recorded.stream_id + ": " +
+                                       follows.message());
+      continue;
+    }
     stream.state = evolve(std::move(stream.state), event);
   }
   return states;

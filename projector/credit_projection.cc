@@ -51,6 +51,9 @@ Status apply_event(const RecordedEvent& e, std::optional<CreditRecord>* record, 
     if (next.state.version == std::numeric_limits<std::int64_t>::max()) return version_error(e, next.state.version);
     if (e.stream_version != next.state.version + 1) return version_error(e, next.state.version + 1);
   }
+  if (Status follows = check_event_follows(next.state, event); !follows.ok()) {
+    return Status::Internal(describe(e) + ": " + follows.message());
+  }
   next.state = evolve(std::move(next.state), event);
   const CreditAttributes& a = next.state.attributes;
   if (a.quantity < 1 || a.block_end < a.block_start || a.quantity != a.block_end - a.block_start + 1) {

@@ -483,9 +483,10 @@ bool is_storable_result(const CreditCommandResult& result) {
     case Kind::kCreated:
     case Kind::kApplied:
     case Kind::kNotFound:
-    case Kind::kRejected:
     case Kind::kForbidden:
       return true;
+    case Kind::kRejected:  // 409s; an unknown buyer is a 422, which a retry may get past
+      return !(result.error.has_value() && result.error->kind == DecideError::Kind::kUnknownBuyer);
     default:
       return false;
   }

@@ -35,7 +35,7 @@ TEST_F(AuthApi, WithoutAKeyEveryEndpointButHealthIs401AndNothingIsAppended) {
 }
 
 TEST_F(AuthApi, MalformedUnknownAndWrongSecretKeysAre401) {
-  const std::string real = create_key("issuer-a", "issuer");
+  const std::string real = create_issuer_key("issuer-a");
   std::string wrong_secret = real;
   wrong_secret.back() = wrong_secret.back() == '0' ? '1' : '0';
   std::string unknown_id = real;
@@ -52,7 +52,7 @@ TEST_F(AuthApi, MalformedUnknownAndWrongSecretKeysAre401) {
 }
 
 TEST_F(AuthApi, IssuerSellsToABuyerWhoRetiresAndOnlyTheHolderMayAct) {
-  const std::string issuer = create_key("Verra Issuance Desk", "issuer");
+  const std::string issuer = create_issuer_key("Verra Issuance Desk");
   const std::string buyer = create_key("Acme Airlines", "holder");
   const std::string auditor = create_key("Audit Co", "auditor");
   const std::string stranger = create_key("Mallory", "holder");
@@ -67,7 +67,7 @@ TEST_F(AuthApi, IssuerSellsToABuyerWhoRetiresAndOnlyTheHolderMayAct) {
   EXPECT_EQ(string_member(parse_json(r.body), "holder"), "Verra Issuance Desk");
 
   // Another issuer registering the same credit is a second issuance: 409, even with identical attributes.
-  const std::string other_issuer = create_key("Other Registry", "issuer");
+  const std::string other_issuer = create_issuer_key("Other Registry");
   r = http("POST", "/register", CreditSpec().to_json(), bearer(other_issuer));
   EXPECT_TRUE(IsProblem(r, 409)) << r.body;
   // The issuer's own retry is still the idempotent 200.
@@ -122,7 +122,7 @@ TEST_F(AuthApi, RequestIdFromTheClientIsRecorded) {
 }
 
 TEST_F(AuthApi, ARevokedKeyStopsWorkingWithinTheCacheTime) {
-  const std::string key = create_key("Short Lived", "issuer");
+  const std::string key = create_issuer_key("Short Lived");
   ASSERT_EQ(http("GET", "/records/" + credit_id("Verra", "none"), "", bearer(key)).status, 404);
   const std::string key_id = key.substr(4, 16);
   const RunResult listed = run_ledger({"keys", "list"});

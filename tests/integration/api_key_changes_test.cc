@@ -61,7 +61,7 @@ TEST_F(ApiKeyChanges, NoRoleCanEditOrRemoveAKeyOrAChange) {
 }
 
 TEST_F(ApiKeyChanges, ARevocationCannotBeUndoneAndAKeyIdIsCreatedOnce) {
-  const std::string key = create_key("Once", "issuer");
+  const std::string key = create_issuer_key("Once");
   const std::string id = key_id(key);
   ASSERT_TRUE(run_ledger({"keys", "revoke", id}).ok());
   // Re-creating the id (with a new secret, or a new role) would bring the key back: refused.

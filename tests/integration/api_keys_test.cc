@@ -162,7 +162,7 @@ TEST_F(ApiKeys, UnknownKeysAre401WithoutTouchingTheDatabaseEvenWhenTheKeyTableIs
 }
 
 TEST_F(ApiKeys, ARevokedKeyIs401WithinOneSecond) {
-  const std::string key = create_key("Short Lived", "issuer");
+  const std::string key = create_issuer_key("Short Lived");
   const std::string other = create_key("Long Lived", "holder");
   ASSERT_EQ(http("GET", any_record_target(), "", bearer(key)).status, 404);
   const RunResult revoked = run_ledger({"keys", "revoke", key.substr(4, 16)});

@@ -24,7 +24,8 @@ struct Outcome {
 
 // Opens kClients connections, then sends request(i) on all of them at once.
 std::vector<Outcome> race(std::uint16_t port,
-                          const std::function<std::tuple<std::string, std::string, std::string>(int)>& request) {
+                          const std::function<std::tuple<std::string, std::string, std::string>(int)>& request,
+                          const Headers& headers = {}) {
   std::vector<Outcome> outcomes(kClients);
   std::latch connected(kClients);
   std::latch go(1);
@@ -42,7 +43,7 @@ std::vector<Outcome> race(std::uint16_t port,
       if (!connection) return;
       try {
         const auto [method, target, body] = request(i);
-        outcomes[i].response = connection->request(method, target, body);
+        outcomes[i].response = connection->request(method, target, body, headers);
       } catch (const std::exception& e) {
         outcomes[i].error = e.what();
       }
@@ -123,15 +124,27 @@ TEST_F(Concurrency, ThirtyTwoIdenticalRegistrationsCreateOneCredit) {
   EXPECT_EQ(count_events(), 1);
 }
 
+// The issuer holds the block and sells it to 32 buyers at once: exactly one sale happens. Once it has, the
+// issuer no longer holds the block, so every other sale is refused (403: a block is resold only by its
+// holder).
 TEST_F(Concurrency, ThirtyTwoSellsWithDifferentBuyersSellOnce) {
-  const std::string id = register_new("RACE-SELL");
-  const auto outcomes = race(port(), [&](int i) {
-    return std::make_tuple(std::string("POST"), "/records/" + id + "/sell",
-                           R"({"buyer":"Buyer )" + std::to_string(i) + "\"}");
-  });
+  const std::string issuer = create_issuer_key("Race Issuer");
+  CreditSpec spec;
+  spec.serial_number = "RACE-SELL";
+  const HttpResponse registered = http("POST", "/register", spec.to_json(), bearer(issuer));
+  ASSERT_EQ(registered.status, 201) << registered.body;
+  const std::string id = string_member(parse_json(registered.body), "id");
+  for (int i = 0; i < kClients; ++i) ensure_account("Buyer " + std::to_string(i));
+  const auto outcomes = race(
+      port(),
+      [&](int i) {
+        return std::make_tuple(std::string("POST"), "/records/" + id + "/sell",
+                               R"({"buyer":"Buyer )" + std::to_string(i) + "\"}");
+      },
+      bearer(issuer));
   const auto counts = status_counts(outcomes);
   EXPECT_EQ(counts.count(200) ? counts.at(200) : 0, 1) << describe(outcomes);
-  EXPECT_EQ(counts.count(409) ? counts.at(409) : 0, kClients - 1) << describe(outcomes);
+  EXPECT_EQ(counts.count(403) ? counts.at(403) : 0, kClients - 1) << describe(outcomes);
   EXPECT_EQ(count_events(id, "SOLD"), 1);
   EXPECT_EQ(count_events(), 2);
 

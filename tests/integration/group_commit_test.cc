@@ -29,7 +29,7 @@ class GroupCommit : public LedgerFixture {
                                        const std::string& project = "Mangrove") {
     CreditCommandRequest request;
     RegisterCredit command;
-    command.attributes = {project, "Verra", serial, 2021, quantity};
+    command.attributes = {project, "Verra", serial, 2021, quantity, /*block_start=*/1, /*block_end=*/quantity};
     request.credit_id = credit_id("Verra", serial);
     request.command = command;
     request.request_id = "test-" + serial;
@@ -60,6 +60,8 @@ class GroupCommit : public LedgerFixture {
 };
 
 TEST_F(GroupCommit, CommandsOnOneStreamInOneBatchAreDecidedInOrder) {
+  ensure_account("Alice");
+  ensure_account("Bob");
   WorkerConnection connection(database_url(), DatabaseLimits());
   const std::vector<CreditCommandRequest> batch = {
       Register("GC-1"),        Sell("GC-1", "Alice"), Sell("GC-1", "Bob"),     Retire("GC-1"),
@@ -68,27 +70,32 @@ TEST_F(GroupCommit, CommandsOnOneStreamInOneBatchAreDecidedInOrder) {
   };
   const std::vector<CreditCommandResult> results = execute_credit_batch(connection, batch);
   ASSERT_EQ(results.size(), batch.size());
-  const Kind expected[] = {Kind::kCreated,  Kind::kApplied,  Kind::kRejected, Kind::kApplied, Kind::kRejected,
-                           Kind::kRejected, Kind::kNotFound, Kind::kApplied,  Kind::kCreated};
-  const std::int64_t expected_version[] = {1, 2, 2, 3, 3, 3, 0, 3, 1};
+  // The second sell is a resale (the admin may sell on a SOLD block): Bob holds it, then it is retired.
+  const Kind expected[] = {Kind::kCreated,  Kind::kApplied,  Kind::kApplied, Kind::kApplied, Kind::kRejected,
+                           Kind::kRejected, Kind::kNotFound, Kind::kApplied, Kind::kCreated};
+  const std::int64_t expected_version[] = {1, 2, 3, 4, 4, 4, 0, 4, 1};
   for (std::size_t i = 0; i < batch.size(); ++i) {
     SCOPED_TRACE("command " + std::to_string(i));
     EXPECT_EQ(results[i].kind, expected[i]) << results[i].detail;
     EXPECT_EQ(results[i].state.version, expected_version[i]);
   }
   EXPECT_EQ(results[2].state.status, CreditStatus::kSold);  // the second sell saw the first
+  EXPECT_EQ(results[2].state.holder, "Bob");
   EXPECT_EQ(results[4].detail, "credit is already retired");
   ASSERT_TRUE(results[5].error.has_value());
   EXPECT_EQ(results[5].error->differing_fields, std::vector<std::string>{"quantity"});
 
-  EXPECT_EQ(EventCount("GC-1"), 3);
+  EXPECT_EQ(EventCount("GC-1"), 4);
   EXPECT_EQ(EventCount("GC-2"), 1);
-  EXPECT_EQ(query_scalar("SELECT data->>'buyer' FROM events WHERE event_type = 'SOLD'"), "Alice");
+  EXPECT_EQ(query_scalar("SELECT string_agg(data->>'buyer', ',' ORDER BY stream_version) FROM events"
+                         " WHERE event_type = 'SOLD'"),
+            "Alice,Bob");
   // One transaction for the whole batch: one commit, one fsync.
   EXPECT_EQ(query_int("SELECT count(DISTINCT transaction_id) FROM events"), 1);
 }
 
 TEST_F(GroupCommit, ConflictWithAnotherWriterFailsOnlyTheCommandsItTouches) {
+  ensure_account("Ours");
   WorkerConnection connection(database_url(), DatabaseLimits());
   ASSERT_EQ(execute_credit_command(connection, Register("GC-3")).kind, Kind::kCreated);
 
@@ -108,12 +115,16 @@ TEST_F(GroupCommit, ConflictWithAnotherWriterFailsOnlyTheCommandsItTouches) {
   const std::vector<CreditCommandResult> results = batch.get();
 
   ASSERT_EQ(results.size(), 3u);
-  EXPECT_EQ(results[0].kind, Kind::kRejected) << results[0].detail;  // decided again: already SOLD
-  EXPECT_EQ(results[0].state.status, CreditStatus::kSold);
+  // Decided again against version 2: the block is SOLD to Other now, and ours is a resale after it.
+  EXPECT_EQ(results[0].kind, Kind::kApplied) << results[0].detail;
+  EXPECT_EQ(results[0].state.version, 3);
+  EXPECT_EQ(results[0].state.holder, "Ours");
   EXPECT_EQ(results[1].kind, Kind::kCreated) << results[1].detail;
   EXPECT_EQ(results[2].kind, Kind::kCreated) << results[2].detail;
-  EXPECT_EQ(EventCount("GC-3"), 2);
-  EXPECT_EQ(query_scalar("SELECT data->>'buyer' FROM events WHERE event_type = 'SOLD'"), "Other");
+  EXPECT_EQ(EventCount("GC-3"), 3);
+  EXPECT_EQ(query_scalar("SELECT string_agg(data->>'buyer', ',' ORDER BY stream_version) FROM events"
+                         " WHERE event_type = 'SOLD'"),
+            "Other,Ours");
   EXPECT_EQ(EventCount("GC-4"), 1);
   EXPECT_EQ(EventCount("GC-5"), 1);
 }

@@ -380,8 +380,8 @@ TEST_F(HttpFront, CommandsARoleCanNeverSendAreRefusedBeforeTheQueue) {
 
 TEST_F(HttpFront, KeyOverItsInFlightCapGets429WhileAnotherKeyIsServed) {
   ASSERT_NO_FATAL_FAILURE(restart_serve({{"LEDGER_COMMANDS_IN_FLIGHT_PER_KEY_MAX", "2"}}));
-  const std::string greedy = create_key("greedy", "issuer");
-  const std::string patient = create_key("patient", "issuer");
+  const std::string greedy = create_issuer_key("greedy");
+  const std::string patient = create_issuer_key("patient");
   std::optional<EventsLock> lock;
   lock.emplace(database_url());
   // Two commands of the greedy key wait on the lock: its cap is reached.
@@ -647,6 +647,7 @@ TEST_F(HttpFront, AbsoluteFormTargetsAreRoutedOnTheirPath) {
   const auto health = roundtrip(s.fd, get_request("HTTP://127.0.0.1/healthz?probe=1"));
   ASSERT_TRUE(health.has_value());
   EXPECT_EQ(health->status, 200);
+  ensure_account("absolute-buyer");
   const auto sold = roundtrip(s.fd, post_request(authority + "/records/" + id + "/sell", admin_key_,
                                                 R"({"buyer":"absolute-buyer"})"));
   ASSERT_TRUE(sold.has_value());
@@ -655,6 +656,7 @@ TEST_F(HttpFront, AbsoluteFormTargetsAreRoutedOnTheirPath) {
 
 TEST_F(HttpFront, IfMatchComparesEntityTagsAsStrings) {
   const std::string id = register_new("ETAG-1");  // version 1, ETag "1"
+  ensure_account("b");
   for (const char* tag : {"\"01\"", "\"001\"", "\"+1\"", "\"1 \"", "W/\"1\""}) {
     SCOPED_TRACE(tag);
     Fd s = connect_from("127.0.0.1", port());

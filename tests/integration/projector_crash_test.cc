@@ -22,6 +22,7 @@ TEST_F(ProjectorCrash, ReadModelConvergesAfterKillDuringConcurrentWrites) {
   std::atomic<int> writers_finished{0};
   std::atomic<int> sells{0};
   std::vector<std::string> failures[kWriters];
+  ensure_account("B");
   std::vector<std::thread> writers;
   for (int w = 0; w < kWriters; ++w) {
     writers.emplace_back([&, w] {

@@ -310,8 +310,19 @@ std::string quote_literal(const std::string& text) {
 }
 }  // namespace
 
+void LedgerFixture::bind_registry(const std::string& account, const std::string& registry) {
+  const RunResult bound = run_ledger({"registries", "bind", "--account", account, "--registry", registry});
+  if (!bound.ok()) throw std::runtime_error("registries bind failed: " + bound.describe());
+}
+
+std::string LedgerFixture::create_issuer_key(const std::string& account, const std::vector<std::string>& registries) {
+  const std::string key = create_key(account, "issuer");
+  for (const std::string& registry : registries) bind_registry(account, registry);
+  return key;
+}
+
 void LedgerFixture::ensure_account(const std::string& account) {
-  if (!known_accounts_.insert(account).second) return;
+  if (account.empty() || account.size() > 200 || !known_accounts_.insert(account).second) return;
   // A key nobody can use (its secret is random and unknown): the account exists, as a buyer must.
   exec_sql("INSERT INTO api_key_changes (key_id, change, account, role, secret_sha256) VALUES ("
            "substr(md5(random()::text), 1, 16), 'created', " + quote_literal(account) +

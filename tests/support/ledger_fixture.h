@@ -110,6 +110,10 @@ class LedgerFixture : public ::testing::Test {
   std::string register_new(const std::string& serial_number);
   // Sells to `buyer`, first making it a known account (ensure_account) as the ledger requires of buyers.
   HttpResponse sell(const std::string& id, const std::string& buyer, const Headers& headers = {});
+  // `carbon-ledger registries bind`: lets the issuer `account` register under `registry`. Throws on failure.
+  void bind_registry(const std::string& account, const std::string& registry);
+  // A new issuer key whose account is bound to `registries` (default: the CreditSpec registry, Verra).
+  std::string create_issuer_key(const std::string& account, const std::vector<std::string>& registries = {"Verra"});
   // Makes `account` known to the ledger (an account that has had a key) without a usable key.
   void ensure_account(const std::string& account);
   std::set<std::string> known_accounts_;

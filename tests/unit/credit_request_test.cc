@@ -2,6 +2,7 @@
 #include "command/credit_request.h"
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,15 +22,25 @@ struct RequestCase {
   std::string detail_contains;     // kMalformed: a phrase the detail must contain
 };
 
+// "project|registry|vintage|quantity|serial|start..end|stated or unstated".
 std::string describe(const RegisterCredit& c) {
   const CreditAttributes& a = c.attributes;
   return a.project_name + "|" + a.registry + "|" + std::to_string(a.vintage) + "|" + std::to_string(a.quantity) +
-         "|" + a.serial_number;
+         "|" + a.serial_number + "|" + std::to_string(a.block_start) + ".." + std::to_string(a.block_end) + "|" +
+         (c.range_stated ? "stated" : "unstated");
 }
-std::string describe(const SellCredit& c) { return c.buyer; }
+std::string describe_quantity(const std::optional<std::int64_t>& quantity) {
+  return quantity ? " quantity=" + std::to_string(*quantity) : "";
+}
+std::string describe(const SellCredit& c) { return c.buyer + describe_quantity(c.quantity); }
+// Category and details only when present, so the older cases read as before.
 std::string describe(const RetireCredit& c) {
-  return "beneficiary=" + c.beneficiary.value_or("(absent)") + " reason=" + c.reason.value_or("(absent)");
+  const Retirement& r = c.retirement;
+  return "beneficiary=" + r.beneficiary.value_or("(absent)") + " reason=" + r.reason.value_or("(absent)") +
+         (r.category ? " category=" + *r.category : "") + (r.details ? " details=" + *r.details : "") +
+         describe_quantity(c.quantity);
 }
+std::string describe(const CancelCredit& c) { return "reason=" + c.reason + describe_quantity(c.quantity); }
 
 template <typename T>
 void run_cases(const std::vector<RequestCase>& cases, ParsedRequest<T> (*parse)(std::string_view)) {
@@ -116,7 +127,7 @@ std::string register_value(const std::string& field, const std::string& value) {
                                                {"serial_number", "VCS-1"}};
   values[field] = value;
   return values["project_name"] + "|" + values["registry"] + "|" + values["vintage"] + "|" + values["quantity"] +
-         "|" + values["serial_number"];
+         "|" + values["serial_number"] + "|1.." + values["quantity"] + "|unstated";
 }
 
 RequestCase ok_field(const std::string& name, const std::string& field, const std::string& raw,
@@ -185,19 +196,19 @@ std::vector<RequestCase> text_field_cases(const std::string& field, int max_char
 TEST(ParseRegisterRequestTest, ValidBody) {
   run_cases<RegisterCredit>(
       {
-          {"all fields", register_body("", ""), Expect::kOk, {}, "Kasigau Corridor|Verra|2023|100|VCS-1", ""},
+          {"all fields", register_body("", ""), Expect::kOk, {}, "Kasigau Corridor|Verra|2023|100|VCS-1|1..100|unstated", ""},
           {"all trimmed, vintage as string, keys reordered",
            "{\"serial_number\":\" GS-1 \",\"quantity\":1,\"vintage\":\" 2021\\t\",\"registry\":\"\\tGold "
            "Standard \",\"project_name\":\"  P  \"}",
-           Expect::kOk, {}, "P|Gold Standard|2021|1|GS-1", ""},
+           Expect::kOk, {}, "P|Gold Standard|2021|1|GS-1|1..1|unstated", ""},
           {"registry case kept", register_body("registry", "\"VERRA\""), Expect::kOk, {},
            register_value("registry", "VERRA"), ""},
           {"unknown fields ignored",
            "{\"note\":{\"x\":[1,2,null]},\"project_name\":\"P\",\"registry\":\"R\",\"vintage\":2023,"
            "\"quantity\":5,\"serial_number\":\"S\",\"note\":1}",
-           Expect::kOk, {}, "P|R|2023|5|S", ""},
+           Expect::kOk, {}, "P|R|2023|5|S|1..5|unstated", ""},
           {"surrounding whitespace", "\n " + register_body("", "") + " \r\n", Expect::kOk, {},
-           "Kasigau Corridor|Verra|2023|100|VCS-1", ""},
+           "Kasigau Corridor|Verra|2023|100|VCS-1|1..100|unstated", ""},
       },
       parse_register_request);
 }
@@ -266,7 +277,8 @@ TEST(ParseRegisterRequestTest, Quantity) {
           bad_field("1E0", "quantity", "1E0", kQuantityWhole),
           bad_field("string", "quantity", "\"100\"", kMustBeInteger),
           bad_field("boolean", "quantity", "true", kMustBeInteger),
-          bad_field("null", "quantity", "null", kMustBeInteger),
+          // null is absent (as for every optional field): without a block the quantity is then required.
+          bad_field("null", "quantity", "null", kRequired),
           bad_field("object", "quantity", "{\"n\":1}", kMustBeInteger),
           bad_field("missing", "quantity", nullptr, kRequired),
       },
@@ -280,8 +292,8 @@ TEST(ParseRegisterRequestTest, ReportsEveryBadFieldInFieldOrder) {
            {{"project_name", kText200},
             {"registry", kRequired},
             {"vintage", kVintageDigits},
-            {"quantity", kMustBeInteger},
-            {"serial_number", kRequired}},
+            {"serial_number", kRequired},
+            {"quantity", kMustBeInteger}},
            "", ""},
           {"every field wrong type",
            "{\"project_name\":1,\"registry\":null,\"vintage\":false,\"quantity\":1.5,\"serial_number\":[]}",
@@ -289,22 +301,22 @@ TEST(ParseRegisterRequestTest, ReportsEveryBadFieldInFieldOrder) {
            {{"project_name", kMustBeString},
             {"registry", kMustBeString},
             {"vintage", kVintageType},
-            {"quantity", kQuantityWhole},
-            {"serial_number", kMustBeString}},
+            {"serial_number", kMustBeString},
+            {"quantity", kQuantityWhole}},
            "", ""},
           {"empty object", "{}", Expect::kInvalid,
            {{"project_name", kRequired},
             {"registry", kRequired},
             {"vintage", kRequired},
-            {"quantity", kRequired},
-            {"serial_number", kRequired}},
+            {"serial_number", kRequired},
+            {"quantity", kRequired}},
            "", ""},
           {"empty body counts as no fields", "", Expect::kInvalid,
            {{"project_name", kRequired},
             {"registry", kRequired},
             {"vintage", kRequired},
-            {"quantity", kRequired},
-            {"serial_number", kRequired}},
+            {"serial_number", kRequired},
+            {"quantity", kRequired}},
            "", ""},
       },
       parse_register_request);
@@ -325,8 +337,10 @@ TEST(ParseRegisterRequestTest, Malformed) {
           {"trailing garbage", register_body("", "") + " {}", Expect::kMalformed, {}, "", "not valid JSON"},
           {"single quotes", "{'project_name':'P'}", Expect::kMalformed, {}, "", "not valid JSON"},
           {"NaN", register_body("quantity", "NaN"), Expect::kMalformed, {}, "", "not valid JSON"},
-          {"number beyond double", register_body("quantity", "1e400"), Expect::kMalformed, {}, "",
-           "not valid JSON"},
+          // A number beyond a double's range is well-formed JSON RapidJSON cannot scan: in a known field it is
+          // that field's fault (422, below); elsewhere the body is refused whole.
+          {"number beyond double in an unknown field", "{\"x\":1e400," + register_body("", "").substr(1),
+           Expect::kMalformed, {}, "", "not valid JSON"},
           {"array body", "[" + register_body("", "") + "]", Expect::kMalformed, {}, "", "must be a JSON object"},
           {"string body", "\"x\"", Expect::kMalformed, {}, "", "must be a JSON object"},
           {"number body", "42", Expect::kMalformed, {}, "", "must be a JSON object"},
@@ -421,6 +435,246 @@ TEST(ParseRetireRequestTest, Table) {
           {"invalid UTF-8", "{\"reason\":\"\xF8\x88\x80\x80\x80\"}", Expect::kMalformed, {}, "", "invalid UTF-8"},
       },
       parse_retire_request);
+}
+
+// --- register: the block ---
+
+const char kUnitWhole[] = "must be a whole number between 0 and 999999999999999";
+const std::string kVerraSerial = "19385-941467007-941467431-VCS-VCU-1507-VER-ET-14-1340-01012020-31122020-1";
+const std::string kOldVerraSerial = "8046-6186523-6188522-VCU-004-MER-CN-1-1310-01012013-31122013-0";
+const std::string kGsSerial = "GS1-1-KE-GS11603-16-2025-30256-110-5463";
+
+// A register body from the common fields plus `rest` (raw JSON members, e.g. "\"block_start\":1").
+std::string block_body(const std::string& registry, const std::string& serial, const std::string& rest) {
+  return "{\"project_name\":\"P\",\"registry\":\"" + registry + "\",\"vintage\":2021,\"serial_number\":\"" + serial +
+         "\"" + (rest.empty() ? "" : "," + rest) + "}";
+}
+
+TEST(ParseRegisterRequestTest, BlockFields) {
+  run_cases<RegisterCredit>(
+      {
+          {"block with agreeing quantity", block_body("R", "S", "\"quantity\":10,\"block_start\":5,\"block_end\":14"),
+           Expect::kOk, {}, "P|R|2021|10|S|5..14|stated", ""},
+          {"block without quantity", block_body("R", "S", "\"block_start\":5,\"block_end\":14"), Expect::kOk, {},
+           "P|R|2021|10|S|5..14|stated", ""},
+          {"block with quantity null", block_body("R", "S", "\"quantity\":null,\"block_start\":5,\"block_end\":14"),
+           Expect::kOk, {}, "P|R|2021|10|S|5..14|stated", ""},
+          {"one unit", block_body("R", "S", "\"block_start\":7,\"block_end\":7"), Expect::kOk, {},
+           "P|R|2021|1|S|7..7|stated", ""},
+          {"unit 0", block_body("R", "S", "\"block_start\":0,\"block_end\":0"), Expect::kOk, {},
+           "P|R|2021|1|S|0..0|stated", ""},
+          {"the highest unit", block_body("R", "S", "\"block_start\":999999999999999,\"block_end\":999999999999999"),
+           Expect::kOk, {}, "P|R|2021|1|S|999999999999999..999999999999999|stated", ""},
+          {"the largest block", block_body("R", "S", "\"block_start\":1,\"block_end\":1000000000000"), Expect::kOk, {},
+           "P|R|2021|1000000000000|S|1..1000000000000|stated", ""},
+          {"null block fields are absent", block_body("R", "S", "\"quantity\":3,\"block_start\":null,\"block_end\":null"),
+           Expect::kOk, {}, "P|R|2021|3|S|1..3|unstated", ""},
+          {"quantity only: 1..quantity", block_body("R", "S", "\"quantity\":3"), Expect::kOk, {},
+           "P|R|2021|3|S|1..3|unstated", ""},
+          {"quantity disagreeing", block_body("R", "S", "\"quantity\":9,\"block_start\":5,\"block_end\":14"),
+           Expect::kInvalid, {{"quantity", "must be 10, the number of units in 5..14"}}, "", ""},
+          {"only block_start", block_body("R", "S", "\"quantity\":10,\"block_start\":5"), Expect::kInvalid,
+           {{"block_end", "is required with block_start"}}, "", ""},
+          {"only block_end", block_body("R", "S", "\"block_end\":5"), Expect::kInvalid,
+           {{"block_start", "is required with block_end"}}, "", ""},
+          {"start above end", block_body("R", "S", "\"block_start\":6,\"block_end\":5"), Expect::kInvalid,
+           {{"block_end", "must not be below block_start"}}, "", ""},
+          {"negative start", block_body("R", "S", "\"block_start\":-1,\"block_end\":5"), Expect::kInvalid,
+           {{"block_start", kUnitWhole}}, "", ""},
+          {"end at the unit limit", block_body("R", "S", "\"block_start\":1,\"block_end\":1000000000000000"),
+           Expect::kInvalid, {{"block_end", kUnitWhole}}, "", ""},
+          {"start a string", block_body("R", "S", "\"block_start\":\"1\",\"block_end\":5"), Expect::kInvalid,
+           {{"block_start", kMustBeInteger}}, "", ""},
+          {"end a fraction", block_body("R", "S", "\"block_start\":1,\"block_end\":5.5"), Expect::kInvalid,
+           {{"block_end", kUnitWhole}}, "", ""},
+          {"end a boolean", block_body("R", "S", "\"block_start\":1,\"block_end\":true"), Expect::kInvalid,
+           {{"block_end", kMustBeInteger}}, "", ""},
+          {"both bad, and the quantity", block_body("R", "S", "\"quantity\":0,\"block_start\":-1,\"block_end\":\"x\""),
+           Expect::kInvalid, {{"quantity", kQuantityWhole}, {"block_start", kUnitWhole}, {"block_end", kMustBeInteger}},
+           "", ""},
+          {"more units than a block may hold", block_body("R", "S", "\"block_start\":0,\"block_end\":1000000000000"),
+           Expect::kInvalid, {{"block_end", "the block may hold at most 1000000000000 units"}}, "", ""},
+          {"neither quantity nor block", block_body("R", "S", ""), Expect::kInvalid,
+           {{"quantity", "is required (or block_start and block_end)"}}, "", ""},
+          {"block errors come after the other fields", "{\"block_start\":1,\"registry\":\"R\"}", Expect::kInvalid,
+           {{"project_name", kRequired},
+            {"vintage", kRequired},
+            {"serial_number", kRequired},
+            {"block_end", "is required with block_start"}},
+           "", ""},
+          {"duplicate block_start", block_body("R", "S", "\"block_start\":1,\"block_start\":1,\"block_end\":2"),
+           Expect::kMalformed, {}, "", "\"block_start\" is given more than once"},
+      },
+      parse_register_request);
+}
+
+TEST(ParseRegisterRequestTest, SerialNumbersThatStateTheirRange) {
+  const std::string v = kVerraSerial;
+  run_cases<RegisterCredit>(
+      {
+          {"Verra, no quantity", block_body("Verra", v, ""), Expect::kOk, {},
+           "P|Verra|2021|425|" + v + "|941467007..941467431|stated", ""},
+          {"Verra in lower case", block_body("verra", v, ""), Expect::kOk, {},
+           "P|verra|2021|425|" + v + "|941467007..941467431|stated", ""},
+          {"Verra, agreeing quantity", block_body("Verra", v, "\"quantity\":425"), Expect::kOk, {},
+           "P|Verra|2021|425|" + v + "|941467007..941467431|stated", ""},
+          {"Verra, agreeing block fields",
+           block_body("Verra", v, "\"block_start\":941467007,\"block_end\":941467431"), Expect::kOk, {},
+           "P|Verra|2021|425|" + v + "|941467007..941467431|stated", ""},
+          {"Verra, quantity disagreeing", block_body("Verra", v, "\"quantity\":100"), Expect::kInvalid,
+           {{"quantity", "must be 425, the number of units in 941467007..941467431"}}, "", ""},
+          {"Verra, block_start disagreeing", block_body("Verra", v, "\"block_start\":941467008"), Expect::kInvalid,
+           {{"block_start", "must be 941467007, the first unit the serial number states"}}, "", ""},
+          {"Verra, block_end disagreeing", block_body("Verra", v, "\"block_start\":941467007,\"block_end\":941467430"),
+           Expect::kInvalid, {{"block_end", "must be 941467431, the last unit the serial number states"}}, "", ""},
+          {"Verra, both disagreeing", block_body("Verra", v, "\"block_start\":1,\"block_end\":2"), Expect::kInvalid,
+           {{"block_start", "must be 941467007"}, {"block_end", "must be 941467431"}}, "", ""},
+          {"older Verra serial without VCS", block_body("Verra", kOldVerraSerial, ""), Expect::kOk, {},
+           "P|Verra|2021|2000|" + kOldVerraSerial + "|6186523..6188522|stated", ""},
+          {"Gold Standard", block_body("Gold Standard", kGsSerial, ""), Expect::kOk, {},
+           "P|Gold Standard|2021|5354|" + kGsSerial + "|110..5463|stated", ""},
+          {"Gold Standard in upper case, agreeing quantity", block_body("GOLD STANDARD", kGsSerial, "\"quantity\":5354"),
+           Expect::kOk, {}, "P|GOLD STANDARD|2021|5354|" + kGsSerial + "|110..5463|stated", ""},
+          {"Gold Standard, quantity disagreeing", block_body("Gold Standard", kGsSerial, "\"quantity\":5353"),
+           Expect::kInvalid, {{"quantity", "must be 5354"}}, "", ""},
+          {"a Verra serial under another registry is opaque", block_body("Registry1", v, "\"quantity\":5"),
+           Expect::kOk, {}, "P|Registry1|2021|5|" + v + "|1..5|unstated", ""},
+          {"an opaque serial under another registry needs a quantity", block_body("Registry1", v, ""),
+           Expect::kInvalid, {{"quantity", kRequired}}, "", ""},
+          {"a Gold Standard serial under Verra is opaque", block_body("Verra", kGsSerial, "\"quantity\":5"),
+           Expect::kOk, {}, "P|Verra|2021|5|" + kGsSerial + "|1..5|unstated", ""},
+      },
+      parse_register_request);
+}
+
+// --- sell, retire and cancel: quantities and the new fields ---
+
+const char kUnitsQuantity[] = "must be a whole number between 1 and 1000000000000000";
+
+TEST(ParseSellRequestTest, Quantity) {
+  run_cases<SellCredit>(
+      {
+          {"quantity", "{\"buyer\":\"B\",\"quantity\":5}", Expect::kOk, {}, "B quantity=5", ""},
+          {"quantity null is absent", "{\"buyer\":\"B\",\"quantity\":null}", Expect::kOk, {}, "B", ""},
+          {"quantity 1", "{\"buyer\":\"B\",\"quantity\":1}", Expect::kOk, {}, "B quantity=1", ""},
+          {"quantity 10^15", "{\"buyer\":\"B\",\"quantity\":1000000000000000}", Expect::kOk, {},
+           "B quantity=1000000000000000", ""},
+          {"quantity 0", "{\"buyer\":\"B\",\"quantity\":0}", Expect::kInvalid, {{"quantity", kUnitsQuantity}}, "", ""},
+          {"quantity negative", "{\"buyer\":\"B\",\"quantity\":-5}", Expect::kInvalid, {{"quantity", kUnitsQuantity}},
+           "", ""},
+          {"quantity fraction", "{\"buyer\":\"B\",\"quantity\":2.5}", Expect::kInvalid,
+           {{"quantity", kUnitsQuantity}}, "", ""},
+          {"quantity a string", "{\"buyer\":\"B\",\"quantity\":\"5\"}", Expect::kInvalid,
+           {{"quantity", kMustBeInteger}}, "", ""},
+          {"buyer and quantity bad", "{\"quantity\":0}", Expect::kInvalid,
+           {{"buyer", kRequired}, {"quantity", kUnitsQuantity}}, "", ""},
+          {"duplicate quantity", "{\"buyer\":\"B\",\"quantity\":1,\"quantity\":2}", Expect::kMalformed, {}, "",
+           "\"quantity\" is given more than once"},
+      },
+      parse_sell_request);
+}
+
+TEST(ParseRetireRequestTest, CategoryDetailsAndQuantity) {
+  std::vector<RequestCase> cases = {
+      {"details", "{\"details\":\" Scope 3 \"}", Expect::kOk, {},
+       "beneficiary=(absent) reason=(absent) details=Scope 3", ""},
+      {"details 1000 chars", "{\"details\":" + quoted(repeat("d", 1000)) + "}", Expect::kOk, {},
+       "beneficiary=(absent) reason=(absent) details=" + repeat("d", 1000), ""},
+      {"details 1001 chars", "{\"details\":" + quoted(repeat("d", 1001)) + "}", Expect::kInvalid,
+       {{"details", "must be between 1 and 1000 characters after trimming"}}, "", ""},
+      {"details empty", "{\"details\":\"\"}", Expect::kInvalid,
+       {{"details", "must be between 1 and 1000 characters after trimming"}}, "", ""},
+      {"details null", "{\"details\":null}", Expect::kOk, {}, "beneficiary=(absent) reason=(absent)", ""},
+      {"details a number", "{\"details\":1}", Expect::kInvalid, {{"details", kMustBeString}}, "", ""},
+      {"category null", "{\"category\":null}", Expect::kOk, {}, "beneficiary=(absent) reason=(absent)", ""},
+      {"category unknown", "{\"category\":\"carbon_neutral\"}", Expect::kInvalid,
+       {{"category", "must be one of environmental_benefit, person_or_organization, corporate_inventory, other"}}, "",
+       ""},
+      {"category in upper case", "{\"category\":\"OTHER\"}", Expect::kInvalid, {{"category", "must be one of"}}, "",
+       ""},
+      {"category padded", "{\"category\":\" other\"}", Expect::kInvalid, {{"category", "must be one of"}}, "", ""},
+      {"category a number", "{\"category\":1}", Expect::kInvalid, {{"category", "must be one of"}}, "", ""},
+      {"quantity", "{\"quantity\":3}", Expect::kOk, {}, "beneficiary=(absent) reason=(absent) quantity=3", ""},
+      {"quantity 0", "{\"quantity\":0}", Expect::kInvalid, {{"quantity", kUnitsQuantity}}, "", ""},
+      {"quantity a string", "{\"quantity\":\"3\"}", Expect::kInvalid, {{"quantity", kMustBeInteger}}, "", ""},
+      {"everything",
+       "{\"beneficiary\":\"B\",\"reason\":\"R\",\"category\":\"person_or_organization\",\"details\":\"D\","
+       "\"quantity\":7}",
+       Expect::kOk, {}, "beneficiary=B reason=R category=person_or_organization details=D quantity=7", ""},
+      {"every field bad, in field order",
+       "{\"quantity\":-1,\"details\":\"\",\"category\":\"x\",\"reason\":5,\"beneficiary\":\"\"}", Expect::kInvalid,
+       {{"beneficiary", kText200},
+        {"reason", kMustBeString},
+        {"category", "must be one of"},
+        {"details", "must be between 1 and 1000"},
+        {"quantity", kUnitsQuantity}},
+       "", ""},
+      {"duplicate category", "{\"category\":\"other\",\"category\":\"other\"}", Expect::kMalformed, {}, "",
+       "more than once"},
+      {"duplicate details", "{\"details\":\"a\",\"details\":\"b\"}", Expect::kMalformed, {}, "", "more than once"},
+  };
+  for (const char* category : kRetirementCategories) {
+    cases.push_back({std::string("category ") + category, "{\"category\":\"" + std::string(category) + "\"}",
+                     Expect::kOk, {}, std::string("beneficiary=(absent) reason=(absent) category=") + category, ""});
+  }
+  run_cases<RetireCredit>(cases, parse_retire_request);
+}
+
+TEST(ParseCancelRequestTest, Table) {
+  run_cases<CancelCredit>(
+      {
+          {"reason", "{\"reason\":\" issued in error \"}", Expect::kOk, {}, "reason=issued in error", ""},
+          {"reason and quantity", "{\"reason\":\"r\",\"quantity\":4}", Expect::kOk, {}, "reason=r quantity=4", ""},
+          {"quantity null", "{\"reason\":\"r\",\"quantity\":null}", Expect::kOk, {}, "reason=r", ""},
+          {"unknown field ignored", "{\"reason\":\"r\",\"note\":1}", Expect::kOk, {}, "reason=r", ""},
+          {"reason missing", "{\"quantity\":4}", Expect::kInvalid, {{"reason", kRequired}}, "", ""},
+          {"empty body", "", Expect::kInvalid, {{"reason", kRequired}}, "", ""},
+          {"reason empty", "{\"reason\":\"\"}", Expect::kInvalid, {{"reason", kText200}}, "", ""},
+          {"reason 201 chars", "{\"reason\":" + quoted(repeat("r", 201)) + "}", Expect::kInvalid,
+           {{"reason", kText200}}, "", ""},
+          {"reason null", "{\"reason\":null}", Expect::kInvalid, {{"reason", kMustBeString}}, "", ""},
+          {"reason a control character", "{\"reason\":\"a\\u0000\"}", Expect::kInvalid, {{"reason", kNoControl}}, "",
+           ""},
+          {"both bad", "{\"reason\":1,\"quantity\":0}", Expect::kInvalid,
+           {{"reason", kMustBeString}, {"quantity", kUnitsQuantity}}, "", ""},
+          {"not JSON", "reason=r", Expect::kMalformed, {}, "", "not valid JSON"},
+          {"array body", "[]", Expect::kMalformed, {}, "", "must be a JSON object"},
+          {"duplicate reason", "{\"reason\":\"a\",\"reason\":\"b\"}", Expect::kMalformed, {}, "", "more than once"},
+          {"invalid UTF-8", "{\"reason\":\"\xFF\"}", Expect::kMalformed, {}, "", "invalid UTF-8"},
+      },
+      parse_cancel_request);
+}
+
+const char kBeyondDouble[] = "must be a number within the range of a double";
+
+TEST(ParseRequestTest, NumberBeyondADoubleNamesItsField) {
+  run_cases<RegisterCredit>(
+      {
+          {"quantity", register_body("quantity", "1e400"), Expect::kInvalid, {{"quantity", kBeyondDouble}}, "", ""},
+          {"vintage", register_body("vintage", "-1e400"), Expect::kInvalid, {{"vintage", kBeyondDouble}}, "", ""},
+          {"block_start", block_body("R", "S", "\"block_start\":1e999,\"block_end\":2"), Expect::kInvalid,
+           {{"block_start", kBeyondDouble}}, "", ""},
+      },
+      parse_register_request);
+  run_cases<SellCredit>({{"quantity", "{\"buyer\":\"B\",\"quantity\":1e400}", Expect::kInvalid,
+                          {{"quantity", kBeyondDouble}}, "", ""}},
+                        parse_sell_request);
+  run_cases<RetireCredit>({{"quantity", "{\"quantity\":1e400}", Expect::kInvalid, {{"quantity", kBeyondDouble}}, "", ""}},
+                          parse_retire_request);
+  run_cases<CancelCredit>({{"quantity", "{\"reason\":\"r\",\"quantity\":1e400}", Expect::kInvalid,
+                            {{"quantity", kBeyondDouble}}, "", ""}},
+                          parse_cancel_request);
+}
+
+TEST(ValidateNameTest, NormalisesOrSaysWhatIsWrong) {
+  std::string name = " Acme\t";
+  EXPECT_EQ(validate_name(&name), "");
+  EXPECT_EQ(name, "Acme");
+  std::string empty = "  ";
+  EXPECT_EQ(validate_name(&empty), kText200);
+  EXPECT_EQ(empty, "  ");
+  std::string control = "a\x01";
+  EXPECT_EQ(validate_name(&control).rfind(kNoControl, 0), 0u);
 }
 
 }  // namespace

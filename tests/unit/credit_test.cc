@@ -304,7 +304,9 @@ TEST(DecideTable, EveryStatusCommandAndActor) {
       EXPECT_FALSE(decision.child.has_value()) << "an error must never come with a child";
       EXPECT_EQ(decision.error->current_status, row.status);
       EXPECT_FALSE(decision.error->detail.empty());
-      if (cell == Cell::kExceeds) EXPECT_EQ(decision.error->available, 100);
+      if (cell == Cell::kExceeds) {
+        EXPECT_EQ(decision.error->available, 100);
+      }
     }
   }
 }
@@ -509,7 +511,9 @@ TEST(DecideSell, UnknownBuyer) {
     EXPECT_EQ(d.error->kind, c.kind) << d.error->detail;
     EXPECT_TRUE(d.events.empty());
     EXPECT_FALSE(d.child.has_value());
-    if (c.kind == K::kUnknownBuyer) EXPECT_NE(d.error->detail.find("\"Nobody\""), std::string::npos);
+    if (c.kind == K::kUnknownBuyer) {
+      EXPECT_NE(d.error->detail.find("\"Nobody\""), std::string::npos);
+    }
   }
 }
 
@@ -1099,7 +1103,7 @@ TEST(StateJsonTest, EncodesEveryMember) {
             "{\"status\":\"SOLD\",\"version\":3,\"project_name\":\"Kasigau Corridor REDD+\",\"registry\":\"Verra\","
             "\"vintage\":2023,\"quantity\":70,\"serial_number\":\"VCS-1234-2023-001\",\"block_start\":31,"
             "\"block_end\":100,\"issuer\":\"Issuer Co\",\"holder\":\"Acme Airlines\",\"parent\":\"\","
-            "\"children_count\":1}");
+            "\"issued_block_start\":1,\"issued_block_end\":100,\"children_count\":1}");
   EXPECT_EQ(encode_state(state_with(S::kCancelled)).find("\"cancel_reason\":\"issued in error\"") != std::string::npos,
             true);
   EXPECT_NE(encode_state(state_with(S::kRetired)).find("\"retirement\":{\"beneficiary\":\"Acme Airlines\""),

@@ -25,6 +25,8 @@ import sys
 
 MARKER = "<!-- bench/report.py writes everything below this line -->"
 REGISTER_UNDER_LOAD_P99_MS = 50  # register p99 during the lag run (issue 9, section 7)
+HOT_BLOCK_MIN_RATIO = 0.5        # partial retirements/s on one block against many blocks (issue 10)
+CARVE_MAX_RATIO = 1.2            # latency after 10,000 carves against the first carves (issue 10)
 
 DEFAULT_INTRO = """# Benchmarks
 
@@ -51,12 +53,15 @@ def bench_result_line(text, source):
 
 
 def parse_wrk(path):
-    r = bench_result_line(open(path, encoding="utf-8", errors="replace").read(), path)
-    return {
-        "rate": r["rps"], "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"], "unexpected": r["unexpected"],
-        "extra": {k: r[k] for k in ("requests", "ok", "duration_s", "unexpected_statuses", "socket_errors",
-                                    "exhausted", "p90_ms", "max_ms")},
-    }
+    text = open(path, encoding="utf-8", errors="replace").read()
+    r = bench_result_line(text, path)
+    extra = {k: r[k] for k in ("requests", "ok", "duration_s", "unexpected_statuses", "socket_errors",
+                               "exhausted", "p90_ms", "max_ms")}
+    for line in text.splitlines():  # bench/partial.lua: the answers other than 200 by status and problem type
+        if line.startswith("BENCH_SLUGS "):
+            extra["unexpected_problems"] = json.loads(line[len("BENCH_SLUGS "):])
+    return {"rate": r["rps"], "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"], "unexpected": r["unexpected"],
+            "extra": extra}
 
 
 def parse_pgbench(path, log_prefix):
@@ -151,6 +156,11 @@ def fmt_ratio(v):
     return "n/a" if v is None else f"{int(v * 100) / 100:.2f}×"
 
 
+def fmt_ratio_up(v):
+    # For "at most" targets: rounded up, so a ratio just above a limit never prints as within it.
+    return "n/a" if v is None else f"{-(-int(v * 10000) // 100) / 100:.2f}×"
+
+
 def fmt_mib(kib):
     return "n/a" if kib is None else f"{kib / 1024:.1f} MiB"
 
@@ -161,6 +171,13 @@ def summary_line(r):
     if r["figure"] == "lag":
         return (f"bench: lag: p50 {fmt_ms(r.get('p50_ms'))}, p99 {fmt_ms(r.get('p99_ms'))}, "
                 f"{r.get('samples')} samples, unexpected {r.get('unexpected')}")
+    if r["figure"] == "carve10k":
+        return (f"bench: carve10k run {r['run']}: retire {fmt_ms(r.get('retire_start_median_ms'))} first, "
+                f"{fmt_ms(r.get('retire_after_median_ms'))} after {r.get('carves')} carves (ratio "
+                f"{r.get('retire_ratio')}; fresh control block then {fmt_ms(r.get('retire_control_median_ms'))}); "
+                f"GET {fmt_ms(r.get('get_start_median_ms'))} -> {fmt_ms(r.get('get_after_median_ms'))} (ratio "
+                f"{r.get('get_ratio')}); bulk {r.get('bulk_rate')}/s, answers {r.get('bulk_answers')}; "
+                f"unexpected {r.get('unexpected')}")
     if r["figure"] == "disk":
         return (f"bench: disk fdatasync during the lag run: p50 {fmt_ms(r.get('p50_ms'))}, p99 {fmt_ms(r.get('p99_ms'))}, "
                 f"max {fmt_ms(r.get('max_ms'))}, {r.get('over_100ms')} of {r.get('syncs')} over 100 ms; slowest "
@@ -202,8 +219,12 @@ def build_tables(records):
         if ours is None:
             return
         ratio = ours["rate"] / base["rate"] if base and base["rate"] and ours["rate"] is not None else None
-        ok = None if ratio is None else ratio >= target_ratio
-        target = f"≥ {target_ratio:.1f}×"
+        if target_ratio is None:  # context only: judged on unexpected answers alone
+            ok = None
+            target = "none (context)"
+        else:
+            ok = None if ratio is None else ratio >= target_ratio
+            target = f"≥ {target_ratio:.1f}×"
         if p99_limit is not None:
             target += f", p99 ≤ {p99_limit:g} ms"
             if ok is not None and ours["p99_ms"] is not None:
@@ -219,12 +240,18 @@ def build_tables(records):
             notes.append(f"{label}: wrk threads ran out of ids {ours['exhausted']} times (re-sent ids answer 409).")
         if base and base["unexpected"]:
             notes.append(f"{label}: the baseline had {base['unexpected']} failed transactions.")
+        problems = problem_counts(ours["list"])
+        if problems:
+            notes.append(f"{label}: answers other than 200, over all runs: " +
+                         ", ".join(f"{k}: {v}" for k, v in sorted(problems.items())) + ".")
 
     http_row("register commands/s", "register", 2.0)
     http_row("retire commands/s", "retire", 2.0)
     http_row("`GET /records/{id}`/s", "get", 1.0, p99_limit=10)
+    partial_rows(records, rows, notes, http_row)
 
     lag = [r for r in records if r["figure"] == "lag"]
+    load = None  # the lag run's register load (none without the lag row)
     if lag:
         r = lag[-1]
         load = group(records, "lag-load", "ours")
@@ -285,16 +312,93 @@ def build_tables(records):
 
     raw_rows = [["figure", "side", "run", "rate", "p50", "p99", "unexpected", "detail"]]
     for r in records:
-        if r["figure"] in ("lag", "memory", "disk"):
+        if r["figure"] in ("lag", "memory", "disk", "carve10k"):
             continue
         extra = r.get("extra") or {}
         detail = ", ".join(f"{k} {round(v, 2) if isinstance(v, float) else v}" for k, v in extra.items()
-                           if k in ("requests", "transactions", "unexpected_statuses", "exhausted", "events",
+                           if k in ("requests", "transactions", "unexpected_statuses", "unexpected_problems",
+                                    "exhausted", "events",
                                     "seconds", "rows", "max_rss_kib", "wall_seconds") and v not in (None, {}, 0))
         raw_rows.append([r["figure"], r["side"], str(r["run"]), fmt_rate(r.get("rate")), fmt_ms(r.get("p50_ms")),
                          fmt_ms(r.get("p99_ms")), str(r.get("unexpected")), detail])
     raw = markdown(raw_rows)
     return main, raw, notes
+
+
+def problem_counts(runs):
+    total = {}
+    for r in runs:
+        for k, v in ((r.get("extra") or {}).get("unexpected_problems") or {}).items():
+            total[k] = total.get(k, 0) + v
+    return total
+
+
+def partial_rows(records, rows, notes, http_row):
+    """Issue 10: partial retirements over many blocks and on one block, and the 10,000th carve."""
+    http_row("partial retirements/s, many blocks (`retire {\"quantity\": 1}`)", "partial", None)
+    hot, many = group(records, "hot", "ours"), group(records, "partial", "ours")
+    if hot:
+        ratio = hot["rate"] / many["rate"] if many and many["rate"] and hot["rate"] is not None else None
+        ok = None if ratio is None else ratio >= HOT_BLOCK_MIN_RATIO
+        if hot["unexpected"]:
+            ok = False
+        rows.append(["partial retirements/s, one hot block (all connections on one parent)",
+                     f"{fmt_rate(hot['rate'])} (p50 {fmt_ms(hot['p50_ms'])}, p99 {fmt_ms(hot['p99_ms'])}; "
+                     f"unexpected {hot['unexpected']})",
+                     "n/a" if many is None else f"many blocks, same run: {fmt_rate(many['rate'])}",
+                     fmt_ratio(ratio), f"≥ {HOT_BLOCK_MIN_RATIO:.1f}× many blocks", verdict(ok)])
+        problems = problem_counts(hot["list"])
+        if problems:
+            notes.append("partial retirements, one hot block: answers other than 200, over all runs: " +
+                         ", ".join(f"{k}: {v}" for k, v in sorted(problems.items())) + ".")
+    carve = [r for r in records if r["figure"] == "carve10k"]
+    if carve:
+        def med(key):
+            return median([r.get(key) for r in carve])
+        unexpected = sum(int(r.get("unexpected") or 0) for r in carve)
+        carves, samples = carve[0].get("carves"), carve[0].get("samples")
+        # (figure key, label, start key, after key, control key, ratio key, judged)
+        kinds = [
+            ("retire", f"partial retire latency after {carves:,} carves of one block vs carves 1..{samples}",
+             "retire_start", "retire_after", "retire_control", "retire_ratio", True),
+            ("get2", f"`GET /records/{{id}}?history_limit=2` latency after {carves:,} carves vs at the start "
+                     f"(same body)", "get2_start", "get2_after", "get2_control", "get2_ratio", True),
+            ("getlast", f"`GET` of the newest history page after {carves:,} carves vs `history_limit=2` at the start",
+             "get2_start", "getlast_after", None, "getlast_ratio", True),
+            ("getfull", f"`GET /records/{{id}}` (default page, 100 history entries) after {carves:,} carves vs "
+                        f"after {max(98, samples)} (a full page)", "getfull_start", "get_after", None, "getfull_ratio", True),
+            ("get", f"`GET /records/{{id}}` (default page: 2 history entries at the start, 100 after) after "
+                    f"{carves:,} carves vs at the start", "get_start", "get_after", "get_control", "get_ratio", False),
+        ]
+        for what, label, start_key, after_key, control_key, ratio_key, judged in kinds:
+            ratio = med(ratio_key)
+            if ratio is None:
+                continue
+            n = samples if what == "retire" else carve[0].get("get_samples", samples)
+            ok = (ratio <= CARVE_MAX_RATIO and not unexpected) if judged else None
+            control_cell = "—"
+            if control_key:
+                control_cell = (f"fresh block at the same time: {fmt_ms(med(control_key + '_median_ms'))} "
+                                f"(after/fresh {fmt_ratio_up(med(ratio_key + '_control'))})")
+            rows.append([label,
+                         f"{fmt_ms(med(after_key + '_median_ms'))} vs {fmt_ms(med(start_key + '_median_ms'))} "
+                         f"(medians of {n} sequential requests, median over {len(carve)} run(s); "
+                         f"unexpected {unexpected})",
+                         control_cell, fmt_ratio_up(ratio),
+                         f"≤ {CARVE_MAX_RATIO:.1f}×" if judged else "(context: body 50× larger)", verdict(ok)])
+        answers = {}
+        for r in carve:
+            for k, v in (r.get("bulk_answers") or {}).items():
+                answers[k] = answers.get(k, 0) + v
+        notes.append(f"carve10k: the {carves:,} carves ({len(carve)} run(s); 16 concurrent connections, one block) "
+                     f"at {', '.join(str(r.get('bulk_rate')) for r in carve)} carves/s; answers "
+                     + ", ".join(f"{k}: {v}" for k, v in sorted(answers.items())) + "; per run, retire ratio "
+                     + ", ".join(str(r.get("retire_ratio")) for r in carve) + ", GET history_limit=2 ratio "
+                     + ", ".join(str(r.get("get2_ratio")) for r in carve) + ", default GET ratio "
+                     + ", ".join(str(r.get("get_ratio")) for r in carve) + ".")
+        if unexpected:
+            notes.append("carve10k: unexpected answers: " + "; ".join(
+                json.dumps(r.get("unexpected_answers")) for r in carve if r.get("unexpected")))
 
 
 def markdown(rows):

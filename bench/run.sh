@@ -11,6 +11,8 @@
 #   ledger    serve + project run on it: register, retire, GET, projector lag, memory
 #   base      migrated, nothing running on it: the pgbench append baseline (register and retire rows)
 #   rebuild   1,000,000 seeded events: `carbon-ledger rebuild` against COPY into a scratch table
+# The partial-command rows (issue 10: partial, hot, carve10k) run on `ledger` after the lag row, so that their
+# events (three per partial retirement) do not enlarge the log the lag row works on.
 # The GET baseline (pgbench point select) runs on `ledger`, against the very rows GET serves.
 #
 # Environment (defaults in brackets):
@@ -24,9 +26,15 @@
 #   BENCH_REBUILD_CREDITS [333334]   credits x 3 events seeded for the rebuild figure
 #   BENCH_REPORT [docs/benchmarks.md] where to write the results ("" = do not write)
 #   BENCH_KEEP_LOGS [0]         1 = copy the work directory's logs (and PostgreSQL's) to /tmp/ledger-bench-logs.<date>/ first
-#   BENCH_FIGURES [register retire get lag rebuild]   the rows to measure, in that order whatever the order given
-#                               (memory comes with any HTTP row). GET reads credits the retire row seeds; without
-#                               retire they are seeded all the same
+#   BENCH_FIGURES [register retire get lag partial hot carve10k rebuild]   the rows to measure (separated by
+#                               spaces or commas), in that order whatever the order given (memory comes with any
+#                               HTTP row). GET reads credits the retire row seeds; without retire they are seeded
+#                               all the same. partial: partial retirements/s over many SOLD blocks; hot: the same
+#                               on one block; carve10k: the 10,000th carve of a block against the first
+#   BENCH_PARTIAL_BLOCKS [1000] SOLD blocks per run of the partial row (seeded with SQL, bench/gen_blocks.sql)
+#   BENCH_BLOCK_UNITS [1000000] units of each block of the partial, hot and carve10k rows
+#   BENCH_CARVES [10000]        carves of one block before carve10k measures again
+#   BENCH_CARVE_SAMPLES [100]   timed retires before and after those carves (medians; GETs: 100 of each kind)
 #   BENCH_LAG_SEED_CREDITS [0]  without the retire row: SOLD credits to seed (2 events each) before the lag row, so
 #                               that its log is about as large as in the full suite (which has ~1,100,000 events by then)
 #   BENCH_DIAGNOSE [0]          1 = during the lag run, sample pg_stat_activity every 20 ms (bench/wait_sampler.sql,
@@ -61,14 +69,22 @@ KEEP_LOGS=${BENCH_KEEP_LOGS:-0}
 DIAGNOSE=${BENCH_DIAGNOSE:-0}
 [[ $DIAGNOSE == 0 || $DIAGNOSE == 1 ]] || die "BENCH_DIAGNOSE must be 0 or 1, got '$DIAGNOSE'"
 LAG_SEED_CREDITS=$(int_env BENCH_LAG_SEED_CREDITS 0 0)
-FIGURES=${BENCH_FIGURES-register retire get lag rebuild}
+PARTIAL_BLOCKS=$(int_env BENCH_PARTIAL_BLOCKS 1000 1)
+BLOCK_UNITS=$(int_env BENCH_BLOCK_UNITS 1000000 2)
+CARVES=$(int_env BENCH_CARVES 10000 1)
+CARVE_SAMPLES=$(int_env BENCH_CARVE_SAMPLES 100 1)
+((CARVES >= CARVE_SAMPLES && BLOCK_UNITS > CARVES + CARVE_SAMPLES)) \
+  || die "need BENCH_CARVES >= BENCH_CARVE_SAMPLES and BENCH_BLOCK_UNITS > BENCH_CARVES + BENCH_CARVE_SAMPLES"
+KNOWN_FIGURES="register retire get lag partial hot carve10k rebuild"
+FIGURES=${BENCH_FIGURES-$KNOWN_FIGURES}
+FIGURES=${FIGURES//,/ }
 declare -A RUN_FIGURE=()
 for figure in $FIGURES; do
-  [[ $figure =~ ^(register|retire|get|lag|rebuild)$ ]] \
-    || die "BENCH_FIGURES: unknown figure '$figure' (known: register retire get lag rebuild)"
+  [[ " $KNOWN_FIGURES " == *" $figure "* ]] \
+    || die "BENCH_FIGURES: unknown figure '$figure' (known: $KNOWN_FIGURES)"
   RUN_FIGURE[$figure]=1
 done
-((${#RUN_FIGURE[@]} > 0)) || die "BENCH_FIGURES names no figure (known: register retire get lag rebuild)"
+((${#RUN_FIGURE[@]} > 0)) || die "BENCH_FIGURES names no figure (known: $KNOWN_FIGURES)"
 runs() { [[ -n ${RUN_FIGURE[$1]:-} ]]; }
 BIN=${LEDGER_BIN:-build/carbon-ledger}
 ((THREADS <= CLIENTS)) || die "BENCH_THREADS ($THREADS) must not exceed BENCH_CONNECTIONS ($CLIENTS)"
@@ -79,7 +95,8 @@ done
 [[ -x $BIN ]] || die "$BIN not found: run 'make build' first (or 'make bench', which builds)"
 BIN=$(realpath "$BIN")
 ORIGINAL_COMMAND="$(for v in BENCH_SECONDS BENCH_RUNS BENCH_CONNECTIONS BENCH_THREADS BENCH_LAG_SECONDS \
-  BENCH_LAG_SAMPLES BENCH_REBUILD_CREDITS BENCH_FIGURES BENCH_LAG_SEED_CREDITS BENCH_DIAGNOSE LEDGER_BIN; do if [[ -n ${!v:-} ]]; then printf '%s=%q ' "$v" "${!v}"; fi; done)"
+  BENCH_LAG_SAMPLES BENCH_REBUILD_CREDITS BENCH_FIGURES BENCH_LAG_SEED_CREDITS BENCH_DIAGNOSE BENCH_PARTIAL_BLOCKS \
+  BENCH_BLOCK_UNITS BENCH_CARVES BENCH_CARVE_SAMPLES LEDGER_BIN; do if [[ -n ${!v:-} ]]; then printf '%s=%q ' "$v" "${!v}"; fi; done)"
 if [[ -n ${MAKELEVEL:-} ]]; then ORIGINAL_COMMAND+="make bench"; else ORIGINAL_COMMAND+="bash bench/run.sh"; fi
 
 # ------------------------------------------------------------------------------------------ cleanup
@@ -257,6 +274,10 @@ done
 LEDGER_BENCH_KEY=$(bounded 60 env DATABASE_URL="$(url ledger ledger_owner)" "$BIN" keys create --account bench --role admin) \
   || die "keys create failed"
 export LEDGER_BENCH_KEY
+# A buyer must be a known account (one that has or had a key) since issue 10: the account the bench sells to
+# over HTTP (carve10k), and the holder of the blocks bench/gen_blocks.sql seeds, gets a holder key (not used).
+bounded 60 env DATABASE_URL="$(url ledger ledger_owner)" "$BIN" keys create --account "Bench Buyer" --role holder \
+  >/dev/null || die "keys create (buyer account) failed"
 
 start_project
 start_serve
@@ -409,8 +430,68 @@ print(json.loads(sys.argv[1][len("BENCH_RESULT "):]).get("register_slowest"))' "
 fi
 fi
 
+# ------------------------------------------------------------------------------------------ partial commands
+# Issue 10. partial: POST /records/{id}/retire {"quantity": 1} spread over PARTIAL_BLOCKS SOLD blocks of
+# BLOCK_UNITS units per run (each wrk thread walks its own slice round and round, so two requests rarely meet
+# on one block), against the append baseline; hot: the same with every connection on one block (a fresh one per
+# run), against the partial row of the same run (target >= 0.5x). The blocks are seeded with SQL
+# (bench/gen_blocks.sql, 2 events each, few enough for the running projector): blocks 1..PARTIAL_BLOCKS*RUNS
+# for partial, the next RUNS for hot.
+if runs partial || runs hot; then
+  SEED_BLOCKS=$((PARTIAL_BLOCKS * RUNS + RUNS))
+  log "partial: seeding $SEED_BLOCKS SOLD blocks of $BLOCK_UNITS units with SQL"
+  SQL_TIMEOUT=1800 sql ledger -1 -v from=1 -v to="$SEED_BLOCKS" -v quantity="$BLOCK_UNITS" -f "$ROOT/bench/gen_blocks.sql"
+  wait_projected 300
+  sql ledger -c "ANALYZE"
+fi
+for ((run = 1; run <= RUNS; run++)); do
+  runs partial || runs hot || break
+  if runs partial; then
+    ids="$WORK/partial-ids-$run.txt"
+    sql_value ledger "SELECT md5('bench-block-' || i)::uuid FROM generate_series($(((run - 1) * PARTIAL_BLOCKS + 1)), $((run * PARTIAL_BLOCKS))) AS i" >"$ids"
+    wait_projected 300
+    checkpoint ledger
+    log "partial: ours (retire quantity 1 over $PARTIAL_BLOCKS blocks), run $run/$RUNS"
+    run_wrk "$WORK/partial-ours-$run.out" partial.lua "$RUN_SECONDS" "$ids" "$THREADS" spread
+    add_result --figure partial --side ours --run "$run" --wrk "$WORK/partial-ours-$run.out"
+  fi
+  if runs hot; then
+    ids="$WORK/hot-ids-$run.txt"
+    sql_value ledger "SELECT md5('bench-block-' || $((PARTIAL_BLOCKS * RUNS + run)))::uuid" >"$ids"
+    wait_projected 300
+    checkpoint ledger
+    log "hot: ours (retire quantity 1, all $CLIENTS connections on block $(cat "$ids")), run $run/$RUNS"
+    run_wrk "$WORK/hot-ours-$run.out" partial.lua "$RUN_SECONDS" "$ids" "$THREADS" hot
+    add_result --figure hot --side ours --run "$run" --wrk "$WORK/hot-ours-$run.out"
+  fi
+  if runs partial; then
+    wait_projected 300
+    checkpoint base
+    log "partial: baseline (pgbench append), run $run/$RUNS"
+    run_pgbench "$WORK/partial-base-$run.out" "$WORK/pgb-partial-$run" base append.sql
+    add_result --figure partial --side baseline --run "$run" --pgbench "$WORK/partial-base-$run.out" \
+      --pgbench-logs "$WORK/pgb-partial-$run"
+    rm -f "$WORK/pgb-partial-$run".*
+  fi
+done
+# carve10k: bench/carve_probe.py registers and sells one block over HTTP (to "Bench Buyer"), times 100 GETs of
+# each kind and CARVE_SAMPLES partial retires (carves 1..CARVE_SAMPLES, after warming up on another block),
+# carves it CARVES times in all (16 concurrent connections), and times the same again, each request interleaved
+# with the same one on a fresh control block; once per run, on a new block.
+for ((run = 1; run <= RUNS; run++)); do
+  runs carve10k || break
+  wait_projected 300
+  checkpoint ledger
+  log "carve10k: $CARVES carves of one block, $CARVE_SAMPLES timed requests before and after, run $run/$RUNS"
+  bounded 1800 python3 "$ROOT/bench/carve_probe.py" --port "$PORT" --tag "c$run-$(date +%s%N)" \
+    --samples "$CARVE_SAMPLES" --carves "$CARVES" --quantity "$BLOCK_UNITS" --buyer "Bench Buyer" \
+    --checkpoint-cmd "psql -X -q -v ON_ERROR_STOP=1 $(printf '%q' "$(url ledger)") -c CHECKPOINT" \
+    >"$WORK/carve10k-$run.out" 2>&1 || { cat "$WORK/carve10k-$run.out" >&2; die "bench/carve_probe.py failed"; }
+  add_result --figure carve10k --side ours --run "$run" --json "$(grep '^BENCH_RESULT ' "$WORK/carve10k-$run.out")"
+done
+
 # ------------------------------------------------------------------------------------------ memory
-if runs register || runs retire || runs get || runs lag; then
+if runs register || runs retire || runs get || runs lag || runs partial || runs hot || runs carve10k; then
   serve_kib=$(vm_hwm_kib "$SERVE_PID")
   project_kib=$(vm_hwm_kib "$PROJECT_PID")
   add_result --figure memory --side ours --run 1 --json "{\"serve_kib\": $serve_kib, \"project_kib\": $project_kib}"
@@ -454,7 +535,7 @@ meta=(
   --meta "memory=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
   --meta "postgres=$(sql_value postgres "SELECT version()" | cut -d, -f1), fsync $(sql_value postgres "SHOW fsync"), synchronous_commit $(sql_value postgres "SHOW synchronous_commit"), shared_buffers $(sql_value postgres "SHOW shared_buffers"), max_connections $(sql_value postgres "SHOW max_connections") (scripts/pg-cluster.sh defaults, no --fast)"
   --meta "settings=$RUNS run(s) x ${RUN_SECONDS} s per figure and side, interleaved; $CLIENTS connections, $THREADS wrk threads / pgbench -j $THREADS; serve and project with default settings; lag run ${LAG_SECONDS} s; rebuild of $EVENTS events; figures: $FIGURES"
-  --meta "data=retire: $SOLD SOLD credits seeded ($PER_RUN per run, each retired at most once); GET: ids drawn uniformly from $GET_IDS of them (SOLD or RETIRED; both sides the same ids); rebuild: $EVENTS seeded events ($REBUILD_CREDITS credits x CREATED/SOLD/RETIRED)"
+  --meta "data=retire: $SOLD SOLD credits seeded ($PER_RUN per run, each retired at most once); GET: ids drawn uniformly from $GET_IDS of them (SOLD or RETIRED; both sides the same ids); partial: $PARTIAL_BLOCKS SOLD blocks of $BLOCK_UNITS units per run, hot: 1 such block per run, carve10k: $CARVES carves of one block, $CARVE_SAMPLES timed requests before and after; rebuild: $EVENTS seeded events ($REBUILD_CREDITS credits x CREATED/SOLD/RETIRED)"
   --meta "command=$ORIGINAL_COMMAND"
 )
 echo

@@ -7,7 +7,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include "command/assert.h"
+#include "eventstore/assert.h"
 #include "command/credit_id.h"
 #include "command/json_input.h"
 #include "command/serial_numbers.h"

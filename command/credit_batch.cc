@@ -3,7 +3,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include "command/assert.h"
+#include "eventstore/assert.h"
 #include "command/serial_numbers.h"
 
 namespace ledger {

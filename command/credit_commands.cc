@@ -351,8 +351,9 @@ void resolve_in_doubt_commits(WorkerConnection& connection, std::vector<CreditCo
       } else if (std::chrono::steady_clock::now() >= question.doubt.deadline) {
         r = make_result(Kind::kOutcomeUnknown, CreditState(),
                         "the connection to PostgreSQL was lost during commit and the outcome could not be "
-                        "confirmed in time; re-send the command: it cannot apply twice (a command that did "
-                        "land answers as already done: 200 for a registration, 409 for a sell or retire)");
+                        "confirmed in time; re-send the command with the same Idempotency-Key to learn the truth "
+                        "(without one, a registration that did land answers 200, but a sell, retire or cancel "
+                        "could apply again)");
       } else {
         pending = true;
       }

@@ -9,7 +9,7 @@
 #include <unicode/uspoof.h>
 #include <unicode/utf16.h>
 
-#include "command/assert.h"
+#include "eventstore/assert.h"
 
 namespace ledger {
 

@@ -3,7 +3,6 @@
 // Used for group commit of commands and for coalescing record lookups.
 #pragma once
 
-#include <cassert>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -18,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "eventstore/assert.h"
 #include "eventstore/database_workers.h"
 
 namespace ledger {
@@ -51,8 +51,8 @@ class BatchWorkers {
         batch_function_(std::move(batch_function)),
         on_exception_(std::move(on_exception)),
         affinity_(std::move(affinity)) {
-    assert(options.threads > 0 && options.queue_length_max > 0);
-    assert(options.batch_size_max > 0 && options.batch_size_max <= kBatchSizeMax);
+    LEDGER_ASSERT(options.threads > 0 && options.queue_length_max > 0, "BatchWorkers needs threads and a queue");
+    LEDGER_ASSERT(options.batch_size_max > 0 && options.batch_size_max <= kBatchSizeMax, "batch_size_max out of range");
     for (std::size_t i = 0; i < options.threads; ++i) {
       connections_.push_back(std::make_unique<WorkerConnection>(database_url, limits));
     }
@@ -139,7 +139,7 @@ class BatchWorkers {
         connection.discard();
         results.assign(batch.size(), on_exception_(e.what()));
       }
-      assert(results.size() == batch.size());
+      LEDGER_ASSERT(results.size() == batch.size(), "a batch function returns one result per item");
       for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
       if (affinity_) {
         {

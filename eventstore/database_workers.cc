@@ -1,6 +1,7 @@
 #include "eventstore/database_workers.h"
 
-#include <cassert>
+#include "eventstore/assert.h"
+
 #include <cstdio>
 
 namespace ledger {
@@ -30,7 +31,7 @@ pqxx::connection* WorkerConnection::get(Status* error) {
 DatabaseWorkers::DatabaseWorkers(const std::string& url, const DatabaseLimits& limits, std::size_t thread_count,
                                  std::size_t queue_length_max)
     : queue_length_max_(queue_length_max) {
-  assert(thread_count > 0 && queue_length_max > 0);
+  LEDGER_ASSERT(thread_count > 0 && queue_length_max > 0, "DatabaseWorkers needs threads and a queue");
   for (std::size_t i = 0; i < thread_count; ++i) {
     connections_.push_back(std::make_unique<WorkerConnection>(url, limits));
   }

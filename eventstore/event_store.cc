@@ -1,6 +1,5 @@
 #include "eventstore/event_store.h"
 
-#include <cassert>
 #include <charconv>
 #include <algorithm>
 #include <cctype>

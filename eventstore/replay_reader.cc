@@ -1,6 +1,7 @@
 #include "eventstore/replay_reader.h"
 
-#include <cassert>
+#include "eventstore/assert.h"
+
 #include <chrono>
 #include <exception>
 #include <utility>
@@ -16,7 +17,7 @@ constexpr int kStopPollMs = 100;
 
 ReplayReader::ReplayReader(std::string database_url, std::string horizon, const ReplayOptions& options)
     : database_url_(std::move(database_url)), horizon_(std::move(horizon)), options_(options) {
-  assert(options_.page_size_max >= 1 && options_.pages_ahead_max >= 1);
+  LEDGER_ASSERT(options_.page_size_max >= 1 && options_.pages_ahead_max >= 1, "replay options are validated by the caller");
   thread_ = std::thread([this] { run(); });
 }
 

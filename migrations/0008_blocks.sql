@@ -116,8 +116,10 @@ CREATE TRIGGER stream_snapshots_no_update_or_delete
 CREATE TRIGGER stream_snapshots_no_truncate
     BEFORE TRUNCATE ON stream_snapshots FOR EACH STATEMENT EXECUTE FUNCTION public.ledger_reject_change();
 
--- Credits issued before blocks existed hold the units 1..quantity of their own serial number; their
--- registry's numbering is theirs alone, so they claim nothing (see command/credit_commands.cc).
+-- Credits issued before blocks existed hold the units 1..quantity of their own serial number (their events
+-- say so). Those under a Verra or Gold Standard serial that states a range of their quantity get the units
+-- claim of that range from `carbon-ledger migrate` (command/confusable_claims.h), so no later block can
+-- issue the units their serial names.
 
 -- --- Registries bound to issuer accounts (append-only, like the keys) ---------------------------------------
 CREATE TABLE registry_binding_changes (

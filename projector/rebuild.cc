@@ -59,6 +59,20 @@ struct RebuiltTable {
 // Bounds each wait for the reader's next page; the first one waits for PostgreSQL to sort the whole log.
 constexpr int kReplayPageWaitTimeoutMs = 600'000;
 
+// "a, b,c" -> {"a", "b", "c"}.
+std::vector<std::string> column_names(std::string_view list) {
+  std::vector<std::string> names;
+  while (!list.empty()) {
+    const std::size_t comma = list.find(',');
+    std::string_view name = list.substr(0, comma);
+    while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
+    while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
+    names.emplace_back(name);
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+  }
+  return names;
+}
+
 void log_line(const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); }
 
 double seconds_since(SteadyClock::time_point start) {
@@ -313,11 +327,9 @@ class Rebuild {
   // COPY: the cheapest way into a table, one stream per page of finished records.
   static void write_records(pqxx::work& tx, const std::vector<CreditRecord>& records) {
     if (records.empty()) return;
-    pqxx::stream_to copy(tx, kRebuildTable,
-                         std::vector<std::string>{"id", "project_name", "registry", "vintage", "quantity",
-                                                  "serial_number", "status", "version", "last_position", "holder",
-                                                  "issuer", "block_start", "block_end", "parent", "children_count",
-                                                  "retirement", "cancellation"});
+    // kCreditRecordColumns order, the one list of the read model's columns.
+    static const std::vector<std::string> columns = column_names(kCreditRecordColumns);
+    pqxx::stream_to copy(tx, kRebuildTable, columns);
     const auto nullable = [](const std::string& text) {
       return text.empty() ? NullableText{} : NullableText{text};
     };
@@ -335,8 +347,8 @@ class Rebuild {
 
   static void write_history(pqxx::work& tx, const std::vector<CreditHistoryEntry>& entries) {
     if (entries.empty()) return;
-    pqxx::stream_to copy(tx, kRebuildHistoryTable,
-                         std::vector<std::string>{"credit_id", "version", "event_type", "recorded_at", "data"});
+    static const std::vector<std::string> columns = column_names(kCreditHistoryColumns);
+    pqxx::stream_to copy(tx, kRebuildHistoryTable, columns);
     for (const CreditHistoryEntry& h : entries) {
       copy << std::make_tuple(h.credit_id, h.version, h.event_type, h.recorded_at, h.data_json);
     }

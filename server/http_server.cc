@@ -529,8 +529,9 @@ class Server {
     return value;
   }
 
-  net::awaitable<Response> read_records(RecordQuery query, std::optional<Response>* failure, RecordLookup* out,
-                                        unsigned version) {
+  // Runs one read-model query on the reader; on anything but kFound sets *failure to the answer to give.
+  net::awaitable<void> read_records(RecordQuery query, std::optional<Response>* failure, RecordLookup* out,
+                                    unsigned version) {
     RecordLookup busy;
     busy.kind = RecordLookup::Kind::kUnavailable;
     busy.detail = "the database queue is full";
@@ -539,18 +540,18 @@ class Server {
     *out = co_await await_completion<RecordLookup>(std::move(submit), std::move(busy));
     switch (out->kind) {
       case RecordLookup::Kind::kFound:
-        co_return Response{};
+        co_return;
       case RecordLookup::Kind::kNotFound:
         *failure = problem_response({404, "credit-not-found", "Credit not found",
                                      "no credit with this id is in the read model (it may not be projected yet)"},
                                     version, true);
-        co_return Response{};
+        co_return;
       case RecordLookup::Kind::kUnavailable: {
         Response res = problem_response(
             {503, "database-unavailable", "The ledger database is unavailable", out->detail}, version, true);
         res.set(http::field::retry_after, kRetryAfterSeconds);
         *failure = std::move(res);
-        co_return Response{};
+        co_return;
       }
       case RecordLookup::Kind::kInternal:
         break;
@@ -558,7 +559,7 @@ class Server {
     log_line("serve: record lookup failed: " + out->detail);
     *failure = problem_response({500, "internal-error", "Internal error", "the record could not be read"}, version,
                                 true);
-    co_return Response{};
+    co_return;
   }
 
   net::awaitable<Response> handle_get_record(const Request& req, const Route& route, unsigned version) {

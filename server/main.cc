@@ -407,6 +407,14 @@ int cmd_migrate() {
   for (const std::string& twin : backfill.twins) {
     std::fprintf(stderr, "migrate: warning: credit %s (registered before lookalikes were refused)\n", twin.c_str());
   }
+  if (backfill.units_claimed > 0) {
+    std::fprintf(stderr, "migrate: claimed the units their serial numbers state for %lld earlier credits\n",
+                 static_cast<long long>(backfill.units_claimed));
+  }
+  for (const std::string& overlap : backfill.overlaps) {
+    std::fprintf(stderr, "migrate: warning: credit %s: the same units, issued before overlaps were refused\n",
+                 overlap.c_str());
+  }
   return 0;
 }
 

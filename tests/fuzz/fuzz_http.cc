@@ -2,8 +2,9 @@
 // server/http_server.cc does (one flat_buffer per connection, a fresh request_parser<string_body> per
 // request with body_limit 64 KiB and header_limit 8 KiB, pipelined requests read from the same buffer,
 // stop after an error or a request without keep-alive), then for each request that parses: the request
-// id, route matching, method check, Content-Type check, If-Match and the body parsers, with the
-// invariant checks of fuzz_checks.h. The only Beast translation unit of the fuzz targets.
+// id, route matching, method check, query parameters (GET), Idempotency-Key, Content-Type check, If-Match
+// and the body parsers (register, sell, retire, cancel), with the invariant checks of fuzz_checks.h. The
+// only Beast translation unit of the fuzz targets.
 //
 // Input: byte 0 sets how many bytes each read() from the "socket" returns (1 + byte*7, so a request
 // also arrives split at awkward places); the rest is what the client sends, followed by EOF.
@@ -96,13 +97,17 @@ void handle(const http::request<http::string_body>& req) {
   const Route route = check_route(req.target());
   if (route.kind == Route::Kind::kUnknown) return;
   if (req.method_string() != route.method) return;
-  if (route.kind == Route::Kind::kHealth || route.kind == Route::Kind::kGetRecord) {
+  if (route.kind == Route::Kind::kHealth) return;
+  if (route.kind == Route::Kind::kGetRecord || route.kind == Route::Kind::kListRecords) {
+    check_query(req.target());  // history_limit / history_after, or the list's filters, limit and cursor
     if (route.kind == Route::Kind::kGetRecord) {
       std::string id;
       parse_uuid(route.id, &id);
     }
     return;
   }
+  FUZZ_CHECK(is_command_route(route.kind), "a POST route that is not a command");
+  if (req.count("Idempotency-Key") == 1) check_idempotency(req["Idempotency-Key"]);  // 400 unless valid
   const std::string& body = req.body();
   FUZZ_CHECK(body.size() <= kBodyLimit, "a body of %zu bytes got through", body.size());
   const bool body_present = body.find_first_not_of(" \t\r\n") != std::string::npos;
@@ -118,10 +123,11 @@ void handle(const http::request<http::string_body>& req) {
   std::string id;
   if (!parse_uuid(route.id, &id)) return;  // 400 invalid-id
   FUZZ_CHECK(is_canonical_uuid(id), "parse_uuid gave \"%s\"", printable(id).c_str());
-  if (route.kind == Route::Kind::kSell) {
-    check_sell(body);
-  } else {
-    check_retire(body);
+  switch (route.kind) {
+    case Route::Kind::kSell: check_sell(body); break;
+    case Route::Kind::kRetire: check_retire(body); break;
+    case Route::Kind::kCancel: check_cancel(body); break;
+    default: FUZZ_CHECK(false, "unexpected command route %d", static_cast<int>(route.kind));
   }
 }
 

@@ -83,7 +83,8 @@ TEST_F(GroupCommit, CommandsOnOneStreamInOneBatchAreDecidedInOrder) {
   EXPECT_EQ(results[2].state.holder, "Bob");
   EXPECT_EQ(results[4].detail, "credit is already retired");
   ASSERT_TRUE(results[5].error.has_value());
-  EXPECT_EQ(results[5].error->differing_fields, std::vector<std::string>{"quantity"});
+  // 999 units instead of 100: the block 1..999 instead of 1..100.
+  EXPECT_EQ(results[5].error->differing_fields, (std::vector<std::string>{"quantity", "block_end"}));
 
   EXPECT_EQ(EventCount("GC-1"), 4);
   EXPECT_EQ(EventCount("GC-2"), 1);

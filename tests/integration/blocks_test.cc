@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include "command/credit_id.h"
 #include "tests/support/ledger_fixture.h"
 
 namespace ledger::test {
@@ -559,6 +560,29 @@ TEST_F(Blocks, UnbindTakesTheRightAway) {
   } while (std::chrono::steady_clock::now() < deadline);
   EXPECT_TRUE(IsProblemOf(r, 403, "registry-not-bound")) << "within 8 s of `registries unbind`";
   EXPECT_GE(query_int("SELECT count(*) FROM registry_binding_changes"), 2) << "bind and unbind are both recorded";
+}
+
+// A Verra credit registered before blocks existed (its CREATED event has no range: the units 1..quantity of
+// its own serial) still names its units in its serial number. `migrate` claims them, so no later block can
+// issue them again under another serial; it is idempotent.
+TEST_F(Blocks, MigrateClaimsTheUnitsThatEarlierVerraSerialsState) {
+  const std::string serial = VerraSerial(19385, 941467007, 941467431);
+  const std::string id = credit_id("Verra", serial);
+  exec_sql("INSERT INTO events (stream_id, stream_version, event_id, event_type, data, metadata) VALUES ('" + id +
+           "', 1, gen_random_uuid(), 'CREATED', '{\"project_name\":\"Old\",\"registry\":\"Verra\",\"vintage\":2020,"
+           "\"quantity\":425,\"serial_number\":\"" + serial + "\",\"issuer\":\"test-admin\"}', '{}')");
+  EXPECT_EQ(query_int("SELECT count(*) FROM stream_range_claims"), 0);
+  const RunResult migrated = run_ledger({"migrate"});
+  ASSERT_TRUE(migrated.ok()) << migrated.describe();
+  EXPECT_EQ(query_int("SELECT count(*) FROM stream_range_claims WHERE stream_id = '" + id +
+                      "' AND units = int8range(941467007, 941467431, '[]')"),
+            1);
+  ASSERT_TRUE(run_ledger({"migrate"}).ok()) << "idempotent";
+  EXPECT_EQ(query_int("SELECT count(*) FROM stream_range_claims"), 1);
+  CreditSpec spec;
+  spec.serial_number = VerraSerial(20001, 941467400, 941467500);
+  spec.quantity = "101";
+  ExpectUnitsAlreadyIssued(register_credit(spec), id, serial, 941467007, 941467431);
 }
 
 }  // namespace

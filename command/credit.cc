@@ -1,6 +1,7 @@
 #include "command/credit.h"
 
 #include <cstring>
+#include <limits>
 #include <utility>
 
 #include <rapidjson/document.h>
@@ -696,8 +697,15 @@ Status decode_state(std::string_view json, CreditState* out) {
   reader.optional_string("cancel_reason", &state.cancel_reason);
   if (!reader.status().ok()) return reader.status();
   const std::optional<CreditStatus> parsed = parse_status(status);
-  if (!parsed.has_value() || state.version < 1 || state.children_count < 0) {
+  // Bounds a real stream's state keeps (and arithmetic on them relies on): versions below INT64_MAX, an
+  // issued block within the unit limits that holds the current one.
+  if (!parsed.has_value() || state.version < 1 || state.version == std::numeric_limits<std::int64_t>::max() ||
+      state.children_count < 0 || state.children_count >= state.version) {
     return Status::Invalid("state: status, version or children_count out of range");
+  }
+  if (state.issued_block_start < 0 || state.issued_block_end >= kUnitNumberLimit ||
+      state.issued_block_start > state.attributes.block_start || state.issued_block_end != state.attributes.block_end) {
+    return Status::Invalid("state: the issued block does not hold the current one");
   }
   state.status = *parsed;
   const auto retirement = document.FindMember("retirement");

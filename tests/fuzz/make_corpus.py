@@ -232,11 +232,15 @@ def write(directory, name, data):
         f.write(data)
 
 
-# Reproducers of open findings (findings/, not run by `make fuzz`): move into OTHER once fixed.
-FINDINGS = {
-    # decode_state() takes issued_block_start -2^63; decide(register) then overflows in differing_fields()
-    "api-decode_state-issued-block-overflow": b"G" + STATE.replace(b'"issued_block_start":1',
-                                                                    b'"issued_block_start":-9223372036854775808'),
+# Reproducers of open findings (findings/, not run by `make fuzz`): move into FIXED once fixed.
+FINDINGS = {}
+
+# Fixed findings, kept as regression seeds in corpus/api/.
+FIXED = {
+    # decode_state() took issued_block_start -2^63; decide(register) then overflowed in differing_fields().
+    # decode_state() now refuses an issued block that does not hold the current one.
+    "G_issued_block_overflow": b"G" + STATE.replace(b'"issued_block_start":1',
+                                                    b'"issued_block_start":-9223372036854775808'),
 }
 
 
@@ -246,6 +250,8 @@ def main():
         os.makedirs(path, exist_ok=True)
         with open(os.path.join(path, name), "wb") as f:
             f.write(data)
+    for name, data in FIXED.items():
+        write("api", name, data)
     for prefix, seeds in (("R", REGISTER), ("S", SELL), ("T", RETIRE)):  # "K" (CANCEL) is in OTHER
         for name, body in seeds.items():
             write("api", f"{prefix}_{name}", prefix.encode() + body)

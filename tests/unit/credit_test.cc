@@ -1137,6 +1137,13 @@ TEST(StateJsonTest, DecodeRefusesWhatEncodeWouldNotWrite) {
       {"retirement with a bad member",
        replace("\"children_count\":0", "\"children_count\":0,\"retirement\":{\"reason\":5}")},
       {"cancel_reason not a string", replace("\"children_count\":0", "\"children_count\":0,\"cancel_reason\":1")},
+      // Found by fuzzing: a re-registration decided against this overflowed int64 in differing_fields().
+      {"issued block start -2^63",
+       replace("\"issued_block_start\":1", "\"issued_block_start\":-9223372036854775808")},
+      {"issued block after the current start", replace("\"issued_block_start\":1", "\"issued_block_start\":2")},
+      {"issued block end not the current end", replace("\"issued_block_end\":100", "\"issued_block_end\":101")},
+      {"version INT64_MAX", replace("\"version\":2", "\"version\":9223372036854775807")},
+      {"children_count not below version", replace("\"children_count\":0", "\"children_count\":2")},
   };
   for (const auto& [name, json] : cases) {
     CreditState decoded = state_with(S::kCreated);

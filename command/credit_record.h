@@ -72,6 +72,12 @@ inline constexpr const char* kCreditHistoryRecordset =
     "jsonb_to_recordset($1::jsonb) AS h(credit_id uuid, version bigint, event_type text, recorded_at text, "
     "data jsonb)";
 
+// The predicate of the credit_records_units index (migration 0008): the registries registry_kind()
+// (command/serial_numbers.h) numbers units across serials. A unit lookup in one of them adds it, so the
+// planner may use that partial index.
+inline constexpr const char* kUnitNumberedRegistriesSql =
+    "lower(registry) IN ('verra', 'vcs', 'gold standard', 'goldstandard', 'gold-standard', 'gold_standard', 'gs')";
+
 // The records / history entries as the JSON array their recordset reads.
 std::string encode_credit_records(const std::vector<const CreditRecord*>& records);
 std::string encode_credit_history(const std::vector<CreditHistoryEntry>& entries);

@@ -215,8 +215,14 @@ CREATE INDEX credit_records_status ON credit_records (status, id);
 CREATE INDEX credit_records_registry ON credit_records (lower(registry), id);
 CREATE INDEX credit_records_vintage ON credit_records (vintage, id);
 CREATE INDEX credit_records_parent ON credit_records (parent, id) WHERE parent IS NOT NULL;
+-- Unit lookups (registry + unit) over the registries whose units are numbered across serial numbers
+-- (Verra registry-wide, Gold Standard per prefix: the names command/serial_numbers.cc's registry_kind()
+-- knows, kept in step with kUnitNumberedRegistriesSql in command/credit_record.h). Elsewhere units are
+-- numbered within each serial, a lookup is served by credit_records_registry, and no write pays for a GiST
+-- entry (it cost the lag row a third of its register rate: docs/benchmarks.md, issue 10).
 CREATE INDEX credit_records_units ON credit_records
-    USING gist (lower(registry), int8range(block_start, block_end, '[]'));
+    USING gist (lower(registry), int8range(block_start, block_end, '[]'))
+    WHERE lower(registry) IN ('verra', 'vcs', 'gold standard', 'goldstandard', 'gold-standard', 'gold_standard', 'gs');
 
 -- --- Grants ------------------------------------------------------------------------------------------------------
 GRANT SELECT ON stream_range_claims, stream_snapshots, registry_binding_changes, registry_bindings,

@@ -137,6 +137,19 @@ SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.
  WHERE c.oid = $1::regclass ORDER BY a.n
 )sql";
 
+// The constraints of a table that an index backs (primary key, unique, exclusion), as ADD CONSTRAINT takes them.
+constexpr const char* kIndexConstraintsSql = R"sql(
+SELECT pg_get_constraintdef(k.oid) FROM pg_constraint k
+ WHERE k.conrelid = $1::regclass AND k.contype IN ('p', 'u', 'x') ORDER BY k.conname
+)sql";
+// The other indexes of a table, as CREATE INDEX statements.
+constexpr const char* kPlainIndexesSql = R"sql(
+SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i
+ WHERE i.indrelid = $1::regclass
+   AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid)
+ ORDER BY 1
+)sql";
+
 struct IndexName {
   std::string name;
   std::string shape;  // definition without names
@@ -189,12 +202,11 @@ class Rebuild {
 
     std::vector<RebuiltTable> tables = {{kCreditRecordsProjection, kRebuildTable, "", {}},
                                         {kCreditHistoryTable, kRebuildHistoryTable, "", {}}};
+    // Without indexes until the rows are in: building each index once, sorted, beat maintaining seven of
+    // them row by row during the COPY (rebuild of 1,000,002 events: see docs/benchmarks.md, issue 10).
     for (RebuiltTable& t : tables) {
       t.old_shape = read_shape(tx, t.table);
-      const std::vector<IndexName> old_indexes = read_indexes(tx, t.table);
-      tx.exec("CREATE TABLE " + t.rebuild + " (LIKE " + t.table + " INCLUDING ALL)");
-      Status paired = pair_indexes(t.table, old_indexes, read_indexes(tx, t.rebuild), &t.index_renames);
-      if (!paired.ok()) return paired;
+      tx.exec("CREATE TABLE " + t.rebuild + " (LIKE " + t.table + " INCLUDING ALL EXCLUDING INDEXES)");
     }
 
     const Checkpoint last = last_checkpoint_below(tx, horizon);
@@ -204,6 +216,11 @@ class Rebuild {
     if (replayed != total) {
       return Status::Internal("replayed " + std::to_string(replayed) + " events but " + std::to_string(total) +
                               " are below the horizon: the log changed under the rebuild");
+    }
+    for (RebuiltTable& t : tables) {
+      create_indexes_like(tx, t.table, t.rebuild);
+      Status paired = pair_indexes(t.table, read_indexes(tx, t.table), read_indexes(tx, t.rebuild), &t.index_renames);
+      if (!paired.ok()) return paired;
     }
     // Planner statistics for what the new table is searched by (id = ANY(...) in the projector); the other
     // columns wait for autovacuum. All columns took 0.5 s of a 1,000,002-event rebuild, mostly for history.
@@ -253,6 +270,22 @@ class Rebuild {
                                  " s: another rebuild is probably running; try again when it has finished");
     }
     return Status::Ok();
+  }
+
+  // Gives `rebuild` every index of `table`: its primary key, unique and exclusion constraints (under
+  // temporary names; the swap renames them) and its other indexes, each built once over the loaded rows.
+  static void create_indexes_like(pqxx::work& tx, const std::string& table, const std::string& rebuild) {
+    int n = 0;
+    for (const pqxx::row& row : tx.exec_params(kIndexConstraintsSql, table)) {
+      tx.exec("ALTER TABLE " + rebuild + " ADD CONSTRAINT " + rebuild + "_c" + std::to_string(++n) + " " +
+              row[0].as<std::string>());
+    }
+    for (const pqxx::row& row : tx.exec_params(kPlainIndexesSql, table)) {
+      const std::string name = rebuild + "_i" + std::to_string(++n);
+      tx.exec(tx.exec_params1("SELECT regexp_replace($1, ' INDEX \\S+ ON \\S+ ', ' INDEX ' || $2 || ' ON ' || $3 || ' ')",
+                              row[0].as<std::string>(), name, "public." + rebuild)[0]
+                  .as<std::string>());
+    }
   }
 
   static Status pair_indexes(const std::string& table, const std::vector<IndexName>& originals,

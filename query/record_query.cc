@@ -3,6 +3,7 @@
 #include <unordered_map>
 
 #include "command/credit_record.h"
+#include "command/serial_numbers.h"
 #include "eventstore/database.h"
 
 namespace ledger {
@@ -33,7 +34,12 @@ std::string list_sql(pqxx::transaction_base& tx, const RecordFilter& f) {
   if (f.vintage) sql += " AND vintage = " + std::to_string(*f.vintage);
   if (f.parent) sql += " AND parent = " + tx.quote(*f.parent) + "::uuid";
   // The expression of the credit_records_units index, so that index answers it.
-  if (f.unit) sql += " AND int8range(block_start, block_end, '[]') @> " + std::to_string(*f.unit) + "::bigint";
+  if (f.unit) {
+    sql += " AND int8range(block_start, block_end, '[]') @> " + std::to_string(*f.unit) + "::bigint";
+    if (f.registry && registry_kind(*f.registry) != RegistryKind::kOther) {
+      sql += std::string(" AND ") + kUnitNumberedRegistriesSql;
+    }
+  }
   if (f.after) sql += " AND id > " + tx.quote(*f.after) + "::uuid";
   sql += " ORDER BY id LIMIT " + std::to_string(f.limit + 1);
   return sql;

@@ -2,6 +2,11 @@
 // Standard serials give the ranges their quantities say, and anything malformed stays opaque.
 #include "command/serial_numbers.h"
 
+#include <cctype>
+#include <vector>
+
+#include "command/credit_record.h"
+
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
@@ -279,4 +284,24 @@ TEST(SerialNumbersTest, RealSerialsOverlapOnlyWhereKnown) {
 }
 
 }  // namespace
+// The read model's partial unit index (migration 0008) lists the registries registry_kind() numbers across
+// serials; the two lists must agree, or unit lookups in a renamed registry would miss the index.
+TEST(SerialNumbersTest, UnitIndexPredicateNamesExactlyTheNumberedRegistries) {
+  const std::string predicate = kUnitNumberedRegistriesSql;
+  std::vector<std::string> names;
+  for (std::size_t at = predicate.find('\''); at != std::string::npos; at = predicate.find('\'', at)) {
+    const std::size_t end = predicate.find('\'', at + 1);
+    ASSERT_NE(end, std::string::npos);
+    names.push_back(predicate.substr(at + 1, end - at - 1));
+    at = end + 1;
+  }
+  ASSERT_EQ(names.size(), 7u) << predicate;
+  for (const std::string& name : names) EXPECT_NE(registry_kind(name), RegistryKind::kOther) << name;
+  for (const char* name : {"Verra", "VCS", "Gold Standard", "GoldStandard", "Gold-Standard", "Gold_Standard", "GS"}) {
+    std::string lowered(name);
+    for (char& c : lowered) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    EXPECT_NE(std::find(names.begin(), names.end(), lowered), names.end()) << name;
+  }
+}
+
 }  // namespace ledger

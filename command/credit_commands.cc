@@ -46,7 +46,7 @@ std::vector<std::string> confusable_keys(const std::vector<CreditCommandRequest>
 
 std::atomic<std::int64_t> idempotency_ttl_s{kIdempotencyTtlDefaultS};
 
-// A text[] literal from the given strings.
+// `items` sorted, each once: the parameter of an `= ANY($1::text[])` lookup.
 std::vector<std::string> sorted_unique(std::vector<std::string> items) {
   std::sort(items.begin(), items.end());
   items.erase(std::unique(items.begin(), items.end()), items.end());

@@ -37,6 +37,46 @@ void write_cancellation_object(JsonWriter& writer, const std::string& reason) {
   writer.EndObject();
 }
 
+// The members of a block as the API shows it (credit_json) and as credit_records' recordset reads it.
+void write_record_members(JsonWriter& writer, const std::string& id, const CreditState& state) {
+  const CreditAttributes& a = state.attributes;
+  writer.Key("id");
+  write_string(writer, id);
+  writer.Key("project_name");
+  write_string(writer, a.project_name);
+  writer.Key("registry");
+  write_string(writer, a.registry);
+  writer.Key("vintage");
+  writer.Int(a.vintage);
+  writer.Key("quantity");
+  writer.Int64(a.quantity);
+  writer.Key("serial_number");
+  write_string(writer, a.serial_number);
+  writer.Key("status");
+  writer.String(status_name(state.status));
+  writer.Key("version");
+  writer.Int64(state.version);
+  writer.Key("holder");
+  write_string(writer, state.holder);
+  writer.Key("issuer");
+  write_string(writer, state.issuer);
+  writer.Key("block_start");
+  writer.Int64(a.block_start);
+  writer.Key("block_end");
+  writer.Int64(a.block_end);
+  writer.Key("parent");
+  if (state.parent.empty()) writer.Null();
+  else write_string(writer, state.parent);
+  writer.Key("children_count");
+  writer.Int64(state.children_count);
+  writer.Key("retirement");
+  if (state.retirement) write_retirement_object(writer, *state.retirement);
+  else writer.Null();
+  writer.Key("cancellation");
+  if (state.cancel_reason) write_cancellation_object(writer, *state.cancel_reason);
+  else writer.Null();
+}
+
 std::string to_text(const rapidjson::StringBuffer& buffer) { return std::string(buffer.GetString(), buffer.GetSize()); }
 
 // A string member of a parsed object ("" and false when absent or null).
@@ -55,46 +95,11 @@ std::string encode_credit_records(const std::vector<const CreditRecord*>& record
   JsonWriter writer(buffer);
   writer.StartArray();
   for (const CreditRecord* r : records) {
-    const CreditState& s = r->state;
-    const CreditAttributes& a = s.attributes;
+    // The recordset reads members by name: the API's members plus where in the log the row was changed.
     writer.StartObject();
-    writer.Key("id");
-    write_string(writer, r->id);
-    writer.Key("project_name");
-    write_string(writer, a.project_name);
-    writer.Key("registry");
-    write_string(writer, a.registry);
-    writer.Key("vintage");
-    writer.Int(a.vintage);
-    writer.Key("quantity");
-    writer.Int64(a.quantity);
-    writer.Key("serial_number");
-    write_string(writer, a.serial_number);
-    writer.Key("status");
-    writer.String(status_name(s.status));
-    writer.Key("version");
-    writer.Int64(s.version);
+    write_record_members(writer, r->id, r->state);
     writer.Key("last_position");
     writer.Int64(r->last_position);
-    writer.Key("holder");
-    write_string(writer, s.holder);
-    writer.Key("issuer");
-    write_string(writer, s.issuer);
-    writer.Key("block_start");
-    writer.Int64(a.block_start);
-    writer.Key("block_end");
-    writer.Int64(a.block_end);
-    writer.Key("parent");
-    if (s.parent.empty()) writer.Null();
-    else write_string(writer, s.parent);
-    writer.Key("children_count");
-    writer.Int64(s.children_count);
-    writer.Key("retirement");
-    if (s.retirement) write_retirement_object(writer, *s.retirement);
-    else writer.Null();
-    writer.Key("cancellation");
-    if (s.cancel_reason) write_cancellation_object(writer, *s.cancel_reason);
-    else writer.Null();
     writer.EndObject();
   }
   writer.EndArray();
@@ -190,45 +195,10 @@ Status record_from_row(const pqxx::row& row, CreditRecord* out, int first) {
 }
 
 std::string credit_json(const std::string& id, const CreditState& state, const std::string& extra_members_json) {
-  const CreditAttributes& a = state.attributes;
   rapidjson::StringBuffer buffer;
   JsonWriter writer(buffer);
   writer.StartObject();
-  writer.Key("id");
-  write_string(writer, id);
-  writer.Key("project_name");
-  write_string(writer, a.project_name);
-  writer.Key("registry");
-  write_string(writer, a.registry);
-  writer.Key("vintage");
-  writer.Int(a.vintage);
-  writer.Key("quantity");
-  writer.Int64(a.quantity);
-  writer.Key("serial_number");
-  write_string(writer, a.serial_number);
-  writer.Key("status");
-  writer.String(status_name(state.status));
-  writer.Key("version");
-  writer.Int64(state.version);
-  writer.Key("holder");
-  write_string(writer, state.holder);
-  writer.Key("issuer");
-  write_string(writer, state.issuer);
-  writer.Key("block_start");
-  writer.Int64(a.block_start);
-  writer.Key("block_end");
-  writer.Int64(a.block_end);
-  writer.Key("parent");
-  if (state.parent.empty()) writer.Null();
-  else write_string(writer, state.parent);
-  writer.Key("children_count");
-  writer.Int64(state.children_count);
-  writer.Key("retirement");
-  if (state.retirement) write_retirement_object(writer, *state.retirement);
-  else writer.Null();
-  writer.Key("cancellation");
-  if (state.cancel_reason) write_cancellation_object(writer, *state.cancel_reason);
-  else writer.Null();
+  write_record_members(writer, id, state);
   writer.EndObject();
   std::string json = to_text(buffer);
   if (!extra_members_json.empty()) {

@@ -86,34 +86,6 @@ std::int64_t Int(const rapidjson::Value& v, const char* name) {
   return has_int_member(v, name) ? int_member(v, name) : INT64_MIN;
 }
 
-std::string Type(const HttpResponse& r) {
-  try {
-    return string_member(parse_json(r.body), "type");
-  } catch (const std::exception&) {
-    return "<not JSON>";
-  }
-}
-
-::testing::AssertionResult IsProblemOf(const HttpResponse& r, int status, const std::string& slug) {
-  auto result = IsProblem(r, status);
-  if (!result) return result;
-  if (Type(r) != "/problems/" + slug) {
-    return ::testing::AssertionFailure() << "problem type is " << Type(r) << ", expected /problems/" << slug
-                                         << "; body: " << r.body;
-  }
-  return ::testing::AssertionSuccess();
-}
-
-// A 422 whose errors name `field`.
-::testing::AssertionResult Is422Naming(const HttpResponse& r, const std::string& field) {
-  auto result = IsProblem(r, 422);
-  if (!result) return result;
-  if (!has_item(error_fields(r), field)) {
-    return ::testing::AssertionFailure() << "errors[].field does not name " << field << "; body: " << r.body;
-  }
-  return ::testing::AssertionSuccess();
-}
-
 // The record in `r` (201/200) is the block start..end with quantity end - start + 1.
 void ExpectBlock(const HttpResponse& r, std::int64_t start, std::int64_t end) {
   ASSERT_TRUE(r.status == 200 || r.status == 201) << "status " << r.status << ": " << r.body;
@@ -176,7 +148,7 @@ std::vector<Outcome> Race(std::uint16_t port, int n, const std::function<std::st
 std::string Describe(const std::vector<Outcome>& outcomes) {
   std::map<std::string, int> counts;
   for (const auto& o : outcomes) {
-    counts[o.error.empty() ? std::to_string(o.response.status) + " " + Type(o.response) : "error: " + o.error]++;
+    counts[o.error.empty() ? std::to_string(o.response.status) + " " + problem_type(o.response) : "error: " + o.error]++;
   }
   std::string text;
   for (const auto& [what, n] : counts) text += std::to_string(n) + " x " + what + "; ";
@@ -229,7 +201,7 @@ TEST_F(Blocks, QuantityDifferentFromTheBlockIs422NamingQuantity) {
     SCOPED_TRACE("quantity " + quantity);
     Block b = Range("SN-DIFF", 1, 100);
     b.quantity = quantity;
-    EXPECT_TRUE(Is422Naming(http("POST", "/register", b.to_json()), "quantity"));
+    EXPECT_TRUE(IsProblemNaming(http("POST", "/register", b.to_json()), 422, "quantity"));
   }
   EXPECT_EQ(count_events(), 0);
 }
@@ -239,35 +211,35 @@ TEST_F(Blocks, OnlyOneBlockFieldIs422NamingTheMissingOne) {
   only_start.serial_number = "SN-HALF";
   only_start.block_start = "1";
   only_start.quantity = "10";
-  EXPECT_TRUE(Is422Naming(http("POST", "/register", only_start.to_json()), "block_end"));
+  EXPECT_TRUE(IsProblemNaming(http("POST", "/register", only_start.to_json()), 422, "block_end"));
   Block only_end;
   only_end.serial_number = "SN-HALF";
   only_end.block_end = "10";
   only_end.quantity = "10";
-  EXPECT_TRUE(Is422Naming(http("POST", "/register", only_end.to_json()), "block_start"));
+  EXPECT_TRUE(IsProblemNaming(http("POST", "/register", only_end.to_json()), 422, "block_start"));
   only_end.quantity.reset();
-  EXPECT_TRUE(Is422Naming(http("POST", "/register", only_end.to_json()), "block_start"));
+  EXPECT_TRUE(IsProblemNaming(http("POST", "/register", only_end.to_json()), 422, "block_start"));
   EXPECT_EQ(count_events(), 0);
 }
 
 TEST_F(Blocks, StartAfterEndIs422NamingBlockEnd) {
-  EXPECT_TRUE(Is422Naming(http("POST", "/register", Range("SN-BACKWARDS", 11, 10).to_json()), "block_end"));
+  EXPECT_TRUE(IsProblemNaming(http("POST", "/register", Range("SN-BACKWARDS", 11, 10).to_json()), 422, "block_end"));
   EXPECT_EQ(count_events(), 0);
 }
 
 TEST_F(Blocks, BlockBoundsAreZeroToBelowTenToTheFifteen) {
-  EXPECT_TRUE(Is422Naming(http("POST", "/register", Range("SN-NEG", -1, 10).to_json()), "block_start"));
-  EXPECT_TRUE(Is422Naming(http("POST", "/register", Range("SN-NEG2", -10, -1).to_json()), "block_start"));
-  EXPECT_TRUE(Is422Naming(
-      http("POST", "/register", Range("SN-HUGE", 999999999999990, 1000000000000000).to_json()), "block_end"));
-  EXPECT_TRUE(Is422Naming(
-      http("POST", "/register", Range("SN-HUGE2", 1000000000000000, 1000000000000005).to_json()), "block_start"));
+  EXPECT_TRUE(IsProblemNaming(http("POST", "/register", Range("SN-NEG", -1, 10).to_json()), 422, "block_start"));
+  EXPECT_TRUE(IsProblemNaming(http("POST", "/register", Range("SN-NEG2", -10, -1).to_json()), 422, "block_start"));
+  EXPECT_TRUE(IsProblemNaming(
+      http("POST", "/register", Range("SN-HUGE", 999999999999990, 1000000000000000).to_json()), 422, "block_end"));
+  EXPECT_TRUE(IsProblemNaming(
+      http("POST", "/register", Range("SN-HUGE2", 1000000000000000, 1000000000000005).to_json()), 422, "block_start"));
   // Wrong types.
   for (const std::string bad : {"1.5", "\"1\"", "null", "true", "[1]"}) {
     SCOPED_TRACE("block_start " + bad);
     Block b = Range("SN-TYPE", 1, 10);
     b.block_start = bad;
-    EXPECT_TRUE(Is422Naming(http("POST", "/register", b.to_json()), "block_start"));
+    EXPECT_TRUE(IsProblemNaming(http("POST", "/register", b.to_json()), 422, "block_start"));
   }
   EXPECT_EQ(count_events(), 0);
 
@@ -301,7 +273,7 @@ TEST_F(Blocks, OldPrototypeRequestStillWorksAsBlockOneToQuantity) {
 TEST_F(Blocks, WithoutBlockFieldsQuantityIsRequired) {
   Block b;
   b.serial_number = "SN-NOQTY";
-  EXPECT_TRUE(Is422Naming(http("POST", "/register", b.to_json()), "quantity"));
+  EXPECT_TRUE(IsProblemNaming(http("POST", "/register", b.to_json()), 422, "quantity"));
   EXPECT_EQ(count_events(), 0);
 }
 
@@ -349,17 +321,17 @@ TEST_F(Blocks, VerraSerialWithAgreeingFieldsIsAccepted) {
 TEST_F(Blocks, VerraSerialWithDisagreeingFieldsIs422NamingThem) {
   Block b = Serial("Verra", kVerraSerial);
   b.quantity = "100";
-  EXPECT_TRUE(Is422Naming(http("POST", "/register", b.to_json()), "quantity"));
+  EXPECT_TRUE(IsProblemNaming(http("POST", "/register", b.to_json()), 422, "quantity"));
 
   b = Serial("Verra", kVerraSerial);
   b.block_start = std::to_string(kVerraFirst + 1);
   b.block_end = std::to_string(kVerraLast);
-  EXPECT_TRUE(Is422Naming(http("POST", "/register", b.to_json()), "block_start"));
+  EXPECT_TRUE(IsProblemNaming(http("POST", "/register", b.to_json()), 422, "block_start"));
 
   b = Serial("Verra", kVerraSerial);
   b.block_start = std::to_string(kVerraFirst);
   b.block_end = std::to_string(kVerraLast - 1);
-  EXPECT_TRUE(Is422Naming(http("POST", "/register", b.to_json()), "block_end"));
+  EXPECT_TRUE(IsProblemNaming(http("POST", "/register", b.to_json()), 422, "block_end"));
   EXPECT_EQ(count_events(), 0);
 }
 
@@ -378,17 +350,17 @@ TEST_F(Blocks, GoldStandardSerialGivesItsRange) {
 TEST_F(Blocks, GoldStandardSerialWithDisagreeingFieldsIs422NamingThem) {
   Block b = Serial("Gold Standard", kGoldSerial);
   b.quantity = "5353";
-  EXPECT_TRUE(Is422Naming(http("POST", "/register", b.to_json()), "quantity"));
+  EXPECT_TRUE(IsProblemNaming(http("POST", "/register", b.to_json()), 422, "quantity"));
 
   b = Serial("Gold Standard", kGoldSerial);
   b.block_start = "111";
   b.block_end = "5463";
-  EXPECT_TRUE(Is422Naming(http("POST", "/register", b.to_json()), "block_start"));
+  EXPECT_TRUE(IsProblemNaming(http("POST", "/register", b.to_json()), 422, "block_start"));
 
   b = Serial("Gold Standard", kGoldSerial);
   b.block_start = "110";
   b.block_end = "5464";
-  EXPECT_TRUE(Is422Naming(http("POST", "/register", b.to_json()), "block_end"));
+  EXPECT_TRUE(IsProblemNaming(http("POST", "/register", b.to_json()), 422, "block_end"));
   EXPECT_EQ(count_events(), 0);
 
   b = Serial("Gold Standard", kGoldSerial);
@@ -470,7 +442,7 @@ TEST_F(Blocks, ConcurrentOverlappingVerraRegistrationsOneWins) {
     if (o.response.status == 201) {
       ++created;
       winner = i;
-    } else if (o.response.status == 409 && Type(o.response) == "/problems/units-already-issued") {
+    } else if (o.response.status == 409 && problem_type(o.response) == "/problems/units-already-issued") {
       ++refused;
     }
   }

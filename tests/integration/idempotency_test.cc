@@ -50,24 +50,6 @@ class Idempotency : public LedgerFixture {
   }
 };
 
-std::string Type(const HttpResponse& r) {
-  try {
-    return string_member(parse_json(r.body), "type");
-  } catch (const std::exception&) {
-    return "<not JSON>";
-  }
-}
-
-::testing::AssertionResult IsProblemOf(const HttpResponse& r, int status, const std::string& slug) {
-  auto result = IsProblem(r, status);
-  if (!result) return result;
-  if (Type(r) != "/problems/" + slug) {
-    return ::testing::AssertionFailure() << "problem type is " << Type(r) << ", expected /problems/" << slug
-                                         << "; body: " << r.body;
-  }
-  return ::testing::AssertionSuccess();
-}
-
 bool Replayed(const HttpResponse& r) { return lower(r.header("Idempotency-Replayed").value_or("")) == "true"; }
 
 // `again` is a replay of `first`: same status and body, marked Idempotency-Replayed: true.
@@ -192,7 +174,7 @@ TEST_F(Idempotency, SixteenConcurrentRequestsWithOneKeyExecuteOnce) {
   ASSERT_EQ(executed, 1) << "exactly one request executes";
   for (const HttpResponse& r : responses) {
     if (&r == original) continue;
-    if (r.status == 409 && Type(r) == "/problems/idempotency-key-in-use") {
+    if (r.status == 409 && problem_type(r) == "/problems/idempotency-key-in-use") {
       ++in_use;
       EXPECT_TRUE(r.has_header("Retry-After")) << "a 409 idempotency-key-in-use says when to retry";
     } else {
@@ -241,7 +223,7 @@ TEST_F(Idempotency, InvalidKeysAre400) {
     const RawResult raw = send_raw(port(), request);
     ASSERT_TRUE(raw.response.has_value()) << raw.error;
     EXPECT_EQ(raw.response->status, 400) << raw.response->body;
-    if (Type(*raw.response) == "/problems/invalid-idempotency-key") {
+    if (problem_type(*raw.response) == "/problems/invalid-idempotency-key") {
       EXPECT_TRUE(has_item(error_fields(*raw.response), "Idempotency-Key")) << raw.response->body;
     }
   }

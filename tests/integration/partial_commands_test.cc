@@ -37,39 +37,12 @@ std::int64_t Int(const rapidjson::Value& v, const char* name) {
   return has_int_member(v, name) ? int_member(v, name) : INT64_MIN;
 }
 
-std::string Type(const HttpResponse& r) {
-  try {
-    return string_member(parse_json(r.body), "type");
-  } catch (const std::exception&) {
-    return "<not JSON>";
-  }
-}
-
 std::string IdOf(const HttpResponse& r) {
   try {
     return string_member(parse_json(r.body), "id");
   } catch (const std::exception&) {
     return "";
   }
-}
-
-::testing::AssertionResult IsProblemOf(const HttpResponse& r, int status, const std::string& slug) {
-  auto result = IsProblem(r, status);
-  if (!result) return result;
-  if (Type(r) != "/problems/" + slug) {
-    return ::testing::AssertionFailure() << "problem type is " << Type(r) << ", expected /problems/" << slug
-                                         << "; body: " << r.body;
-  }
-  return ::testing::AssertionSuccess();
-}
-
-::testing::AssertionResult Is422Naming(const HttpResponse& r, const std::string& field) {
-  auto result = IsProblem(r, 422);
-  if (!result) return result;
-  if (!has_item(error_fields(r), field)) {
-    return ::testing::AssertionFailure() << "errors[].field does not name " << field << "; body: " << r.body;
-  }
-  return ::testing::AssertionSuccess();
 }
 
 // The history entry types of a GET /records/{id} body, oldest first.
@@ -357,9 +330,9 @@ TEST_F(PartialCommands, BadQuantityIs422NamingQuantity) {
   const std::int64_t before = count_events();
   for (const std::string quantity : {"0", "-1", "1.5", "\"5\"", "true", "[1]", "{}", "1e400"}) {
     SCOPED_TRACE("quantity " + quantity);
-    EXPECT_TRUE(Is422Naming(Sell(created, buyer, quantity), "quantity"));
-    EXPECT_TRUE(Is422Naming(Retire(sold, quantity), "quantity"));
-    EXPECT_TRUE(Is422Naming(Cancel(created, quantity), "quantity"));
+    EXPECT_TRUE(IsProblemNaming(Sell(created, buyer, quantity), 422, "quantity"));
+    EXPECT_TRUE(IsProblemNaming(Retire(sold, quantity), 422, "quantity"));
+    EXPECT_TRUE(IsProblemNaming(Cancel(created, quantity), 422, "quantity"));
   }
   EXPECT_EQ(count_events(), before);
 }
@@ -370,13 +343,13 @@ TEST_F(PartialCommands, CategoryIsOneOfFourAndDetailsIsUpToAThousandCodePoints) 
   const std::int64_t before = count_events();
   for (const std::string category : {"\"bogus\"", "\"\"", "\"Corporate_Inventory\"", "5", "[]"}) {
     SCOPED_TRACE("category " + category);
-    EXPECT_TRUE(Is422Naming(Retire(sold, "1", {{"category", category}}), "category"));
-    EXPECT_TRUE(Is422Naming(Retire(sold, std::nullopt, {{"category", category}}), "category")) << "whole block too";
+    EXPECT_TRUE(IsProblemNaming(Retire(sold, "1", {{"category", category}}), 422, "category"));
+    EXPECT_TRUE(IsProblemNaming(Retire(sold, std::nullopt, {{"category", category}}), 422, "category")) << "whole block too";
   }
-  EXPECT_TRUE(Is422Naming(Retire(sold, "1", {{"details", json_string("")}}), "details"));
+  EXPECT_TRUE(IsProblemNaming(Retire(sold, "1", {{"details", json_string("")}}), 422, "details"));
   std::string too_long;
   for (int i = 0; i < 1001; ++i) too_long += "\xc3\xa9";  // é: 1,001 code points
-  EXPECT_TRUE(Is422Naming(Retire(sold, "1", {{"details", json_string(too_long)}}), "details"));
+  EXPECT_TRUE(IsProblemNaming(Retire(sold, "1", {{"details", json_string(too_long)}}), 422, "details"));
   EXPECT_EQ(count_events(), before);
 
   int retired = 0;
@@ -445,9 +418,9 @@ TEST_F(PartialCommands, CancelIsForTheIssuerOrAnAdminOnCreatedBlocks) {
   EXPECT_EQ(count_events(), 1);
 
   // A reason is required.
-  EXPECT_TRUE(Is422Naming(http("POST", "/records/" + parent + "/cancel", R"({"quantity":10})", bearer(issuer)),
+  EXPECT_TRUE(IsProblemNaming(http("POST", "/records/" + parent + "/cancel", R"({"quantity":10})", bearer(issuer)), 422,
                           "reason"));
-  EXPECT_TRUE(Is422Naming(http("POST", "/records/" + parent + "/cancel", "{}", bearer(issuer)), "reason"));
+  EXPECT_TRUE(IsProblemNaming(http("POST", "/records/" + parent + "/cancel", "{}", bearer(issuer)), 422, "reason"));
 
   // The issuer cancels part; an admin cancels another part.
   const HttpResponse by_issuer = Cancel(parent, "10", bearer(issuer));

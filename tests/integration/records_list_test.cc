@@ -57,15 +57,6 @@ std::vector<std::string> Sorted(std::vector<std::string> ids) {
   return ids;
 }
 
-::testing::AssertionResult Is400Naming(const HttpResponse& r, const std::string& field) {
-  auto result = IsProblem(r, 400);
-  if (!result) return result;
-  if (!has_item(error_fields(r), field)) {
-    return ::testing::AssertionFailure() << "errors[].field does not name " << field << "; body: " << r.body;
-  }
-  return ::testing::AssertionSuccess();
-}
-
 class RecordsList : public LedgerFixture {
  protected:
   Listing List(const std::string& query) {
@@ -231,13 +222,13 @@ TEST_F(RecordsList, UnitWithoutRegistryIs400) {
 TEST_F(RecordsList, BadParametersAre400NamingThem) {
   for (const std::string limit : {"0", "501", "x", "-1", "1.5", "10x"}) {
     SCOPED_TRACE("limit=" + limit);
-    EXPECT_TRUE(Is400Naming(http("GET", "/records?limit=" + limit), "limit"));
+    EXPECT_TRUE(IsProblemNaming(http("GET", "/records?limit=" + limit), 400, "limit"));
   }
-  EXPECT_TRUE(Is400Naming(http("GET", "/records?registry=Verra&unit=x"), "unit"));
-  EXPECT_TRUE(Is400Naming(http("GET", "/records?vintage=abc"), "vintage"));
-  EXPECT_TRUE(Is400Naming(http("GET", "/records?parent=not-a-uuid"), "parent"));
-  EXPECT_TRUE(Is400Naming(http("GET", "/records?status=BOGUS"), "status"));
-  EXPECT_TRUE(Is400Naming(http("GET", "/records?cursor=not-a-cursor"), "cursor"));
+  EXPECT_TRUE(IsProblemNaming(http("GET", "/records?registry=Verra&unit=x"), 400, "unit"));
+  EXPECT_TRUE(IsProblemNaming(http("GET", "/records?vintage=abc"), 400, "vintage"));
+  EXPECT_TRUE(IsProblemNaming(http("GET", "/records?parent=not-a-uuid"), 400, "parent"));
+  EXPECT_TRUE(IsProblemNaming(http("GET", "/records?status=BOGUS"), 400, "status"));
+  EXPECT_TRUE(IsProblemNaming(http("GET", "/records?cursor=not-a-cursor"), 400, "cursor"));
   // The edges are fine.
   EXPECT_EQ(http("GET", "/records?limit=1").status, 200);
   EXPECT_EQ(http("GET", "/records?limit=500").status, 200);

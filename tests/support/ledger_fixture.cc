@@ -58,6 +58,34 @@ std::string CreditSpec::to_json() const {
   return ::testing::AssertionSuccess();
 }
 
+std::string problem_type(const HttpResponse& response) {
+  try {
+    return string_member(parse_json(response.body), "type");
+  } catch (const std::exception&) {
+    return "<not JSON>";
+  }
+}
+
+::testing::AssertionResult IsProblemOf(const HttpResponse& response, int expected_status, const std::string& slug) {
+  auto result = IsProblem(response, expected_status);
+  if (!result) return result;
+  if (problem_type(response) != "/problems/" + slug) {
+    return ::testing::AssertionFailure() << "problem type is " << problem_type(response) << ", expected /problems/"
+                                         << slug << "; body: " << response.body;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult IsProblemNaming(const HttpResponse& response, int expected_status,
+                                           const std::string& field) {
+  auto result = IsProblem(response, expected_status);
+  if (!result) return result;
+  if (!has_item(error_fields(response), field)) {
+    return ::testing::AssertionFailure() << "errors[].field does not name " << field << "; body: " << response.body;
+  }
+  return ::testing::AssertionSuccess();
+}
+
 std::vector<std::string> error_fields(const HttpResponse& response) {
   std::vector<std::string> fields;
   rapidjson::Document doc;

@@ -44,6 +44,13 @@ struct CreditSpec {
 // Checks that `response` is an RFC 9457 problem: the given status, Content-Type application/problem+json,
 // and a JSON object with string type/title/detail and a numeric status equal to the HTTP status.
 ::testing::AssertionResult IsProblem(const HttpResponse& response, int expected_status);
+// The problem's "type" ("<not JSON>" when the body is not a JSON object with one).
+std::string problem_type(const HttpResponse& response);
+// IsProblem, and its type is "/problems/<slug>".
+::testing::AssertionResult IsProblemOf(const HttpResponse& response, int expected_status, const std::string& slug);
+// IsProblem, and one of its "errors" names `field`.
+::testing::AssertionResult IsProblemNaming(const HttpResponse& response, int expected_status,
+                                           const std::string& field);
 // The `field` of each entry of a 422 problem's "errors" array (empty when absent).
 std::vector<std::string> error_fields(const HttpResponse& response);
 // The "detail" of a problem body ("" when absent).

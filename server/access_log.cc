@@ -65,6 +65,9 @@ void AccessLog::run() {
   std::string batch;
   batch.reserve(kAccessLogFlushBytes);
   bool broken = false;  // the fd is closed or failing: lines are dropped from then on
+  // Drops are reported once their gap has ended (a swap finds no new ones) or at stop, so one stall of the
+  // reader gives one report however the writer's swaps fall within it.
+  std::uint64_t dropped_pending = 0;
   for (;;) {
     bool stopping = false;
     std::uint64_t dropped_before = 0;
@@ -75,13 +78,18 @@ void AccessLog::run() {
       flush_asked_ = false;
       stopping = stop_;
       batch.swap(buffer_);
-      dropped_before = dropped_unreported_;
+      const std::uint64_t dropped_new = dropped_unreported_;
       dropped_unreported_ = 0;
+      dropped_pending += dropped_new;
+      if (dropped_new == 0 || stopping) {
+        dropped_before = dropped_pending;
+        dropped_pending = 0;
+      }
     }
     if (!batch.empty() && !broken) broken = !write_all(batch);
     batch.clear();
     if (dropped_before > 0 && !broken) {
-      // Said after the lines that did fit, so the gap shows where it was.
+      // Said once the gap has ended (after the lines that fitted before and since), so it shows where it was.
       char line[128];
       const int n = std::snprintf(line, sizeof line,
                                   "serve: access log: stderr did not keep up, %llu lines dropped\n",

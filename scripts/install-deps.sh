@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # scripts/install-deps.sh — install the Debian packages Carbon Ledger needs to build, test,
 # run and benchmark (compiler, CMake, Boost, libpqxx, RapidJSON, GoogleTest, PostgreSQL 15
-# server, wrk, ICU). Idempotent and silent when everything is already installed; otherwise runs
-# `apt-get update` and `apt-get install -y` for the missing packages only (as root, via sudo
-# when not root).
+# server, wrk, ICU, prometheus-cpp, promtool, Chromium for the browser tests, Node.js when absent),
+# then the pinned npm packages of server/web (Swagger UI, and the OpenAPI linter, JSON Schema
+# validator and browser driver the tests use) with `npm ci` from the committed lockfile.
+# Idempotent and silent when everything is already installed; otherwise runs `apt-get update` and
+# `apt-get install -y` for the missing packages only (as root, via sudo when not root), and `npm ci`
+# only when server/web/node_modules does not match server/web/package-lock.json.
 #
 # Usage: install-deps.sh [--check] [EXTRA_PACKAGE...]
 #   --check          only report missing packages (exit 1 if any), install nothing
@@ -22,7 +25,10 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   postgresql-15
   wrk
+  prometheus-cpp-dev prometheus chromium fonts-dejavu-core
 )
+# Node.js and npm: a machine's own (newer) install is used when there is one.
+command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 
 check_only=0
 for arg in "$@"; do
@@ -53,7 +59,22 @@ for p in "${PACKAGES[@]}"; do
   [[ -n ${installed[$p]:-} ]] || missing+=("$p")
 done
 
-((${#missing[@]} == 0)) && exit 0
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+WEB=$ROOT/server/web
+# npm ci when node_modules is not what the lockfile says (npm writes its own copy of the lockfile there).
+npm_current() { [[ -f $WEB/node_modules/.package-lock.json ]] && [[ $WEB/node_modules/.package-lock.json -nt $WEB/package-lock.json ]]; }
+install_npm_packages() {
+  npm_current && return 0
+  ((check_only)) && { log "server/web/node_modules is missing or stale (npm ci)"; exit 1; }
+  log "installing the npm packages of server/web (npm ci)"
+  (cd "$WEB" && timeout 900 npm ci --no-audit --no-fund --loglevel=error >&2) || die "npm ci in server/web failed"
+  touch "$WEB/node_modules/.package-lock.json"
+}
+
+if ((${#missing[@]} == 0)); then
+  install_npm_packages
+  exit 0
+fi
 
 if ((check_only)); then
   log "missing packages: ${missing[*]}"
@@ -81,3 +102,4 @@ log "installing: ${missing[*]}"
 "${APT[@]}" install -y -qq --no-install-recommends "${missing[@]}" \
   || die "apt-get install failed for: ${missing[*]}"
 log "done"
+install_npm_packages

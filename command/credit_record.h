@@ -19,6 +19,9 @@ namespace ledger {
 inline constexpr const char* kCreditRecordsProjection = "credit_records";
 // The history rows of the records: one per event, never rewritten.
 inline constexpr const char* kCreditHistoryTable = "credit_history";
+// The projector notifies this channel in each batch's transaction (payload: its new checkpoint position),
+// so serve wakes the GETs waiting for a record version (?min_version=N) when the batch commits.
+inline constexpr const char* kRecordsProjectedChannel = "credit_records_projected";
 
 struct CreditRecord {
   std::string id;                  // the stream id (UUID text as PostgreSQL prints it)

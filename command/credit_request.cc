@@ -18,7 +18,6 @@ namespace ledger {
 namespace {
 
 constexpr std::size_t kTextMaxChars = 200;
-constexpr std::size_t kSerialNumberMaxChars = 256;
 constexpr int kVintageMin = 1990;
 constexpr int kVintageMax = 2100;
 constexpr std::int64_t kQuantityMin = 1;

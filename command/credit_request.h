@@ -12,6 +12,9 @@
 
 namespace ledger {
 
+// The longest serial number a registration takes (characters, after normalize_text).
+inline constexpr std::size_t kSerialNumberMaxChars = 256;
+
 struct FieldError {
   std::string field;    // the JSON field name, e.g. "quantity"
   std::string message;  // what is wrong, e.g. "is required", "must be between 1990 and 2100"

@@ -31,6 +31,8 @@ std::string list_sql(pqxx::transaction_base& tx, const RecordFilter& f) {
   if (f.holder) sql += " AND holder = " + tx.quote(*f.holder);
   if (f.status) sql += " AND status = " + tx.quote(*f.status);
   if (f.registry) sql += " AND lower(registry) = lower(" + tx.quote(*f.registry) + ")";
+  // The expression of the credit_records_serial index.
+  if (f.serial_number) sql += " AND serial_number = " + tx.quote(*f.serial_number);
   if (f.vintage) sql += " AND vintage = " + std::to_string(*f.vintage);
   if (f.parent) sql += " AND parent = " + tx.quote(*f.parent) + "::uuid";
   // The expression of the credit_records_units index, so that index answers it.

@@ -24,6 +24,7 @@ inline constexpr int kListLimitMax = 500;
 struct RecordFilter {
   std::optional<std::string> holder, status, registry, parent;  // parent: canonical UUID
   std::optional<int> vintage;
+  std::optional<std::string> serial_number;  // with registry: the blocks of this serial (a parent and its children)
   std::optional<std::int64_t> unit;    // with registry: the block whose current range holds this unit
   std::optional<std::string> after;    // the cursor: the last id of the previous page (canonical UUID)
   int limit = kListLimitDefault;

@@ -134,8 +134,9 @@ bool is_command_route(Route::Kind kind) {
 
 namespace {
 
-// "/a/b/c" -> {"a", "b", "c"}; false for an empty segment ("//", or a path not starting with '/').
+// "/a/b/c" -> {"a", "b", "c"}, "/" -> {}; false for an empty segment ("//", or a path not starting with '/').
 bool split_path(std::string_view path, std::vector<std::string_view>* segments) {
+  if (path == "/") return true;
   while (!path.empty()) {
     if (path.front() != '/') return false;
     path.remove_prefix(1);
@@ -155,6 +156,7 @@ Route match_route(std::string_view target) {
   target = origin_form(target);
   std::string_view path = target.substr(0, target.find('?'));
   if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  if (path.empty()) return route;  // no path at all ("", "?x"): nothing to route
   std::vector<std::string_view> segments;
   if (!split_path(path, &segments)) return route;
   for (const RouteEntry& entry : kRoutes) {
@@ -164,12 +166,14 @@ Route match_route(std::string_view target) {
     bool matched = true;
     std::string_view id;
     for (std::size_t i = 0; i < pattern.size() && matched; ++i) {
-      if (pattern[i] == "{id}") id = segments[i];
+      if (pattern[i].front() == '{') id = segments[i];
       else matched = pattern[i] == segments[i];
     }
     if (!matched) continue;
     route.kind = entry.kind;
     route.method = entry.method;
+    route.path = entry.path;
+    route.needs_key = entry.needs_key;
     route.id = std::string(id);
     return route;
   }
@@ -343,6 +347,14 @@ std::string problem_json(const Problem& problem) {
     writer.Key("block_end");
     writer.Int64(problem.overlapping_end);
     writer.EndObject();
+  }
+  if (problem.min_version.has_value()) {
+    writer.Key("min_version");
+    writer.Int64(*problem.min_version);
+  }
+  if (problem.version_held.has_value()) {
+    writer.Key("version");
+    writer.Int64(*problem.version_held);
   }
   if (problem.available.has_value()) {
     writer.Key("available");

@@ -32,32 +32,47 @@ struct Problem {
   std::optional<std::string> overlapping_id, overlapping_serial_number;
   std::int64_t overlapping_start = 0, overlapping_end = 0;
   std::optional<std::int64_t> available;  // 409 quantity-exceeds-block: the block's quantity
+  // 504 version-not-reached: the version asked for (?min_version) and the one the read model holds (0: none).
+  std::optional<std::int64_t> min_version, version_held;
 };
 
 struct Route {
-  enum class Kind { kRegister, kSell, kRetire, kCancel, kGetRecord, kListRecords, kHealth, kUnknown };
+  enum class Kind {
+    kRegister, kSell, kRetire, kCancel, kGetRecord, kListRecords, kHealth,
+    kExplorer, kAsset, kDocs, kOpenApi, kMetrics, kVersion, kUnknown
+  };
   Kind kind = Kind::kUnknown;
-  std::string id;             // the {id} path segment as sent, for the routes on one record
+  std::string id;             // the {id} (or {name}) path segment as sent, for the routes that have one
   const char* method = "";    // the one method the route takes ("POST" or "GET")
+  const char* path = "unmatched";  // the route's path template from kRoutes (a metrics label)
+  bool needs_key = true;      // false for the public routes (health, docs, the page, metrics, version)
 };
 
-// The route table: every endpoint, once. Paths are segments, "{id}" standing for a record id. Adding an
-// endpoint is one entry here plus its handler in server/http_server.cc.
+// The route table: every endpoint, once. Paths are segments, "{id}" or "{name}" standing for one segment.
+// Adding an endpoint is one entry here plus its handler in server/http_server.cc, and its operation in
+// server/web/openapi.json (a unit test keeps the two sets of paths equal).
 struct RouteEntry {
   const char* path;
   const char* method;
   Route::Kind kind;
-  bool command;  // a POST that changes the ledger (takes Idempotency-Key, counts against the command cap)
+  bool command;    // a POST that changes the ledger (takes Idempotency-Key, counts against the command cap)
+  bool needs_key;  // answered only with a valid API key
 };
 inline constexpr RouteEntry kRoutes[] = {
-    {"/register", "POST", Route::Kind::kRegister, true},
-    {"/records/{id}/sell", "POST", Route::Kind::kSell, true},
-    {"/records/{id}/retire", "POST", Route::Kind::kRetire, true},
-    {"/records/{id}/cancel", "POST", Route::Kind::kCancel, true},
-    {"/records/{id}", "GET", Route::Kind::kGetRecord, false},
-    {"/record/{id}", "GET", Route::Kind::kGetRecord, false},  // the prototype's spelling
-    {"/records", "GET", Route::Kind::kListRecords, false},
-    {"/healthz", "GET", Route::Kind::kHealth, false},
+    {"/register", "POST", Route::Kind::kRegister, true, true},
+    {"/records/{id}/sell", "POST", Route::Kind::kSell, true, true},
+    {"/records/{id}/retire", "POST", Route::Kind::kRetire, true, true},
+    {"/records/{id}/cancel", "POST", Route::Kind::kCancel, true, true},
+    {"/records/{id}", "GET", Route::Kind::kGetRecord, false, true},
+    {"/record/{id}", "GET", Route::Kind::kGetRecord, false, true},  // the prototype's spelling
+    {"/records", "GET", Route::Kind::kListRecords, false, true},
+    {"/healthz", "GET", Route::Kind::kHealth, false, false},
+    {"/", "GET", Route::Kind::kExplorer, false, false},         // the explorer page
+    {"/assets/{name}", "GET", Route::Kind::kAsset, false, false},  // the pages' scripts, styles, images
+    {"/docs", "GET", Route::Kind::kDocs, false, false},         // Swagger UI over /openapi.json
+    {"/openapi.json", "GET", Route::Kind::kOpenApi, false, false},
+    {"/metrics", "GET", Route::Kind::kMetrics, false, false},   // Prometheus text format
+    {"/version", "GET", Route::Kind::kVersion, false, false},
 };
 
 // True for the routes of kRoutes marked `command`.

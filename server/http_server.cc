@@ -32,12 +32,17 @@
 #include "command/credit_id.h"
 #include "command/credit_request.h"
 #include "command/serial_numbers.h"
+#include "command/text_rules.h"
 #include "eventstore/database_workers.h"
+#include "eventstore/log_line.h"
 #include "eventstore/uuid.h"
+#include "query/projection_listener.h"
 #include "query/record_query.h"
 #include "server/access_log.h"
+#include "server/build_info.h"
 #include "server/http_api.h"
 #include "server/slot_limiter.h"
+#include "server/static_assets.h"
 
 namespace ledger {
 namespace {
@@ -50,6 +55,16 @@ using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 
 constexpr const char* kRetryAfterSeconds = "1";
+// The pages (explorer, Swagger UI) load only this server's files and talk only to it. Swagger UI sets
+// inline styles, so /docs allows them; the explorer does not need even that.
+constexpr const char* kPageCsp =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+constexpr const char* kDocsCsp =
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+// GETs waiting for a record version at once; beyond: 503 (each holds a timer and re-reads per batch).
+constexpr std::size_t kVersionWaitersMax = 4096;
 constexpr std::size_t kFirstBytesReadMax = 4096;    // read at once when an idle connection's next request begins
 
 // The whole answer to a connection refused at accept: written with one non-blocking send, nothing read.
@@ -110,31 +125,33 @@ class Server {
   int run() {
     // Every active API key in memory before the first request, so no key check ever waits on PostgreSQL.
     if (Status keys = authenticator_.start(); !keys.ok()) {
-      std::fprintf(stderr, "serve: %s: %s\n", keys.IsInvalid() ? "refusing to start" : "API keys not loaded yet",
-                   keys.message().c_str());
+      log_to_stderr("serve", keys.IsInvalid() ? LogLevel::kError : LogLevel::kWarn,
+                    std::string(keys.IsInvalid() ? "refusing to start" : "API keys not loaded yet") + ": " +
+                        keys.message());
       if (keys.IsInvalid()) return 1;
     }
     tcp::acceptor acceptor(io_);
     beast::error_code ec;
     const auto address = net::ip::make_address(options_.address, ec);
     if (ec) {
-      std::fprintf(stderr, "serve: LEDGER_HTTP_ADDRESS '%s' is not an IP address\n", options_.address.c_str());
+      log_to_stderr("serve", LogLevel::kError, "LEDGER_HTTP_ADDRESS '" + options_.address + "' is not an IP address");
       return 2;
     }
     check_health_before_listening();
+    projection_listener_.start();
     const tcp::endpoint endpoint(address, options_.port);
     acceptor.open(endpoint.protocol(), ec);
     if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
     if (!ec) acceptor.bind(endpoint, ec);
     if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
     if (ec) {
-      std::fprintf(stderr, "serve: cannot listen on %s:%u: %s\n", options_.address.c_str(), options_.port,
-                   ec.message().c_str());
+      log_to_stderr("serve", LogLevel::kError, "cannot listen on " + options_.address + ":" +
+                                                  std::to_string(options_.port) + ": " + ec.message());
       return 1;
     }
     const auto bound = acceptor.local_endpoint();
-    std::fprintf(stderr, "serve: listening on http://%s:%u\n", bound.address().to_string().c_str(), bound.port());
-    std::fflush(stderr);
+    log_to_stderr("serve", LogLevel::kInfo,
+                  "listening on http://" + bound.address().to_string() + ":" + std::to_string(bound.port()));
 
     net::co_spawn(io_, accept_loop(acceptor), net::detached);
     net::co_spawn(io_, probe_health_periodically(), net::detached);
@@ -155,12 +172,13 @@ class Server {
     for (std::size_t i = 1; i < options_.io_threads; ++i) threads.emplace_back([this] { io_.run(); });
     io_.run();
     for (auto& t : threads) t.join();
+    projection_listener_.stop();
     access_log_.stop();  // its last lines before "stopped"
     appender_.stop();
     reader_.stop();
     health_workers_.stop();
     authenticator_.stop();
-    std::fprintf(stderr, "serve: stopped\n");
+    log_to_stderr("serve", LogLevel::kInfo, "stopped");
     return 0;
   }
 
@@ -274,7 +292,7 @@ class Server {
         Response res = problem_response(problem, 11, false);
         res.set(http::field::connection, "close");
         res.prepare_payload();
-        log_request("-", "-", res.result_int(), started, "-");
+        log_request("-", "unmatched", res.result_int(), started, "-", "");
         stream.expires_after(std::chrono::milliseconds(options_.write_timeout_ms));
         co_await http::async_write(stream, res, net::as_tuple(net::use_awaitable));
         co_await discard_unread(stream, buffer);
@@ -288,19 +306,21 @@ class Server {
       // A request refused for its head (repeated or missing Host, ...) is not trusted to frame the next one.
       const std::optional<Problem> bad_head = head_problem(req);
       Response res;
+      RequestFacts facts;
       if (bad_head) {
         res = problem_response(*bad_head, req.version(), false);
       } else {
-        res = co_await handle(req, request_id);
+        res = co_await handle(req, request_id, &facts);
       }
       const bool keep_alive = req.keep_alive() && !stopping_ && !bad_head;
       res.version(req.version());
       res.keep_alive(keep_alive);
       res.set("X-Request-Id", request_id);
+      res.set("X-Content-Type-Options", "nosniff");
       res.prepare_payload();
       // HEAD: the GET's header fields, Content-Length included, and no body (RFC 9110 9.3.2).
       if (req.method() == http::verb::head) res.body().clear();
-      log_request(req.method_string(), req.target(), res.result_int(), started, request_id);
+      log_request(req.method_string(), facts.route, res.result_int(), started, request_id, facts.account);
       stream.expires_after(std::chrono::milliseconds(options_.write_timeout_ms));
       auto [write_ec, written] = co_await http::async_write(stream, res, net::as_tuple(net::use_awaitable));
       (void)written;
@@ -326,22 +346,42 @@ class Server {
     }
   }
 
-  void log_request(std::string_view method, std::string_view target, unsigned status,
-                   std::chrono::steady_clock::time_point started, const std::string& request_id) {
+  // One line per answered request: method, route (the path template, so no id or query string of a client
+  // reaches the log), status, duration, request id (the X-Request-Id answered, and the request_id in the
+  // metadata of the events the request appended), account ("-" when no valid key came with it).
+  void log_request(std::string_view method, std::string_view route, unsigned status,
+                   std::chrono::steady_clock::time_point started, const std::string& request_id,
+                   std::string_view account) {
     const double duration_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-    char line[512];
-    const int n = std::snprintf(line, sizeof line, "serve: %.*s %.*s %u %.1fms request_id=%s",
-                                static_cast<int>(std::min<std::size_t>(method.size(), 32)), method.data(),
-                                static_cast<int>(std::min<std::size_t>(target.size(), 256)), target.data(), status,
-                                duration_ms, request_id.c_str());
-    if (n > 0) access_log_.append(std::string_view(line, std::min<std::size_t>(static_cast<std::size_t>(n),
-                                                                               sizeof line - 1)));
+    const std::string_view method_cut = method.substr(0, 32);
+    if (log_format() == LogFormat::kText) {
+      char line[512];
+      const int n = std::snprintf(line, sizeof line, "serve: %.*s %.*s %u %.1fms request_id=%s account=%.*s",
+                                  static_cast<int>(method_cut.size()), method_cut.data(),
+                                  static_cast<int>(std::min<std::size_t>(route.size(), 64)), route.data(), status,
+                                  duration_ms, request_id.c_str(),
+                                  static_cast<int>(account.empty() ? 1 : std::min<std::size_t>(account.size(), 200)),
+                                  account.empty() ? "-" : account.data());
+      if (n > 0) access_log_.append(std::string_view(line, std::min<std::size_t>(static_cast<std::size_t>(n),
+                                                                                 sizeof line - 1)));
+      return;
+    }
+    access_log_.append(format_log_line(
+        "serve", status >= 500 ? LogLevel::kError : LogLevel::kInfo, "request",
+        {LogField::str("method", method_cut), LogField::str("route", route),
+         LogField::num("status", status), LogField::dbl("duration_ms", duration_ms),
+         LogField::str("request_id", request_id), LogField::str("account", account.empty() ? "-" : account)}));
   }
 
   // Everything the server says while serving goes through the access log's thread: an Asio thread
   // never waits for stderr.
-  void log_line(const std::string& line) { access_log_.append(line); }
+  // `line` is "serve: <message>" (the text format's own prefix); in JSON the message goes without it.
+  void log_line(const std::string& line, LogLevel level = LogLevel::kInfo) {
+    std::string_view message = line;
+    if (message.rfind("serve: ", 0) == 0) message.remove_prefix(7);
+    access_log_.append(format_log_line("serve", level, message));
+  }
 
   // The one database check behind /healthz, on its own connection, one at a time. A check that hangs
   // leaves the status to go stale, which /healthz reports as unhealthy.
@@ -413,9 +453,16 @@ class Server {
     return check_request_head(head);
   }
 
-  net::awaitable<Response> handle(const Request& req, const std::string& request_id) {
+  // What the request log says of a request beyond its head: its route and who sent it.
+  struct RequestFacts {
+    std::string route = "unmatched";
+    std::string account;
+  };
+
+  net::awaitable<Response> handle(const Request& req, const std::string& request_id, RequestFacts* facts) {
     const unsigned version = req.version();
     const Route route = match_route(req.target());
+    facts->route = route.path;
     if (route.kind == Route::Kind::kUnknown) {
       co_return problem_response({404, "not-found", "Not found", "no endpoint at this path"}, version, true);
     }
@@ -429,7 +476,7 @@ class Server {
       res.set(http::field::allow, allow);
       co_return res;
     }
-    if (route.kind == Route::Kind::kHealth) co_return handle_health(version);
+    if (!route.needs_key) co_return handle_public(route, version);
 
     // Every other endpoint needs an API key. Which credits the key's account may change is the decider's
     // business; here only who it is.
@@ -437,10 +484,9 @@ class Server {
     if (req.count(http::field::authorization) > 0) authorization = req[http::field::authorization];
     const AuthResult auth = authenticator_.verify(authorization);  // in memory: no database work
     if (auth.kind != AuthResult::Kind::kOk) co_return auth_failure_response(auth, version);
+    facts->account = auth.actor.account;
 
     switch (route.kind) {
-      case Route::Kind::kHealth:
-        break;
       case Route::Kind::kGetRecord:
         co_return co_await handle_get_record(req, route, version);  // every role may read
       case Route::Kind::kListRecords:
@@ -467,11 +513,58 @@ class Server {
         SlotHold in_flight(&command_slots_, std::move(key));
         co_return co_await handle_command(req, route, request_id, auth.actor);
       }
-      case Route::Kind::kUnknown:
+      default:
         break;
     }
     co_return problem_response({404, "not-found", "Not found", "no endpoint at this path"}, version, true);
   }
+
+  // The routes that need no key: health, the pages and their files, the API document, metrics, version.
+  Response handle_public(const Route& route, unsigned version) {
+    switch (route.kind) {
+      case Route::Kind::kHealth:
+        return handle_health(version);
+      case Route::Kind::kExplorer:
+        return asset_response("index.html", kPageCsp, version);
+      case Route::Kind::kDocs:
+        return asset_response("docs.html", kDocsCsp, version);
+      case Route::Kind::kOpenApi:
+        return asset_response("openapi.json", kPageCsp, version);
+      case Route::Kind::kAsset:
+        return asset_response(route.id, route.id.rfind("swagger-ui", 0) == 0 ? kDocsCsp : kPageCsp, version);
+      case Route::Kind::kVersion:
+        return json_response(http::status::ok, build_info_json(), version);
+      case Route::Kind::kMetrics: {
+        Response res{http::status::ok, version};
+        res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+        res.body() = render_metrics();
+        return res;
+      }
+      default:
+        break;
+    }
+    return problem_response({404, "not-found", "Not found", "no endpoint at this path"}, version, true);
+  }
+
+  // A compiled-in file, from memory. The pages are never cached stale: each load revalidates.
+  static Response asset_response(std::string_view name, const char* csp, unsigned version) {
+    const StaticAsset* asset = find_static_asset(name);
+    if (asset == nullptr) {
+      Problem problem{404, "asset-not-found", "No such file", "this server has no file by that name"};
+      problem.errors.push_back({"name", "is not one of the files the pages use"});
+      return problem_response(problem, version, true);
+    }
+    Response res{http::status::ok, version};
+    res.set(http::field::content_type, asset->content_type);
+    res.set(http::field::cache_control, "no-cache");
+    res.set("Content-Security-Policy", csp);
+    res.set("Referrer-Policy", "no-referrer");
+    res.set("X-Frame-Options", "DENY");
+    res.body().assign(asset->body.data(), asset->body.size());
+    return res;
+  }
+
+  std::string render_metrics() { return "# metrics are added with ServeMetrics\n"; }
 
   static Response auth_failure_response(const AuthResult& auth, unsigned version) {
     if (auth.kind == AuthResult::Kind::kUnavailable) {
@@ -562,8 +655,72 @@ class Server {
     co_return;
   }
 
+  // One GET waiting for a record version: its timer, which on_projected cancels to wake it.
+  struct VersionWaiter {
+    explicit VersionWaiter(const net::any_io_executor& executor) : timer(executor) {}
+    net::steady_timer timer;
+  };
+
+  // Called on the projection listener's thread after each batch the projector commits: every waiting GET
+  // re-reads (on its own executor; the timer is not touched from this thread).
+  void on_projected() {
+    projected_generation_.fetch_add(1);
+    std::lock_guard<std::mutex> lock(waiters_mutex_);
+    for (const std::shared_ptr<VersionWaiter>& waiter : waiters_) {
+      net::post(waiter->timer.get_executor(), [waiter] { waiter->timer.cancel(); });
+    }
+  }
+
+  // Reads the record until the read model holds at least `min_version` of it, woken by the projector's
+  // notifications, for at most min_version_wait_ms; then 504 naming the version it holds (0: none yet).
+  net::awaitable<void> read_at_least(const RecordQuery& query, std::int64_t min_version, std::optional<Response>* failure,
+                                     RecordLookup* out, unsigned version) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.min_version_wait_ms);
+    const net::any_io_executor executor = co_await net::this_coro::executor;
+    for (;;) {
+      const std::uint64_t seen = projected_generation_.load();
+      failure->reset();
+      co_await read_records(query, failure, out, version);
+      const bool not_yet = failure->has_value() ? out->kind == RecordLookup::Kind::kNotFound : out->version < min_version;
+      if (!not_yet) co_return;  // reached, or failed for another reason (answered as it is)
+      if (std::chrono::steady_clock::now() >= deadline) break;
+      auto waiter = std::make_shared<VersionWaiter>(executor);
+      waiter->timer.expires_at(deadline);
+      {
+        std::lock_guard<std::mutex> lock(waiters_mutex_);
+        if (waiters_.size() >= kVersionWaitersMax) {
+          Response res = problem_response({503, "too-many-waiting-reads", "Too many reads waiting for a version",
+                                           "this server already holds " + std::to_string(kVersionWaitersMax) +
+                                               " reads waiting for the read model; retry shortly"},
+                                          version, true);
+          res.set(http::field::retry_after, kRetryAfterSeconds);
+          *failure = std::move(res);
+          co_return;
+        }
+        waiters_.insert(waiter);
+      }
+      // A batch committed since the read above: read again at once rather than wait for the next one.
+      if (projected_generation_.load() == seen) {
+        (void)co_await waiter->timer.async_wait(net::as_tuple(net::use_awaitable));
+      }
+      std::lock_guard<std::mutex> lock(waiters_mutex_);
+      waiters_.erase(waiter);
+    }
+    const std::int64_t held = failure->has_value() ? 0 : out->version;
+    Problem problem{504, "version-not-reached", "The read model has not reached this version yet",
+                    "after " + std::to_string(options_.min_version_wait_ms) + " ms the read model holds version " +
+                        std::to_string(held) + " of this credit, not " + std::to_string(min_version) +
+                        " (the projector may be behind or stopped); retry later"};
+    problem.min_version = min_version;
+    problem.version_held = held;
+    Response res = problem_response(problem, version, true);
+    res.set(http::field::retry_after, kRetryAfterSeconds);
+    *failure = std::move(res);
+  }
+
   net::awaitable<Response> handle_get_record(const Request& req, const Route& route, unsigned version) {
     RecordQuery query;
+    std::int64_t min_version = 0;  // ?min_version=N: wait until the read model holds version N
     if (!parse_uuid(route.id, &query.id)) {
       Problem problem{400, "invalid-id", "Invalid credit id", "the id in the path is not a UUID"};
       problem.errors.push_back({"id", "must be a UUID like 800d4116-9d79-5774-bcc1-b5c8a8b69bcc"});
@@ -580,11 +737,19 @@ class Server {
         const auto after = integer_parameter(value, 0, std::numeric_limits<std::int64_t>::max());
         if (!after) co_return bad_parameter(name, "must be a whole number (a version)", version);
         query.history_after = *after;
+      } else if (name == "min_version") {
+        const auto min = integer_parameter(value, 1, std::numeric_limits<std::int64_t>::max());
+        if (!min) co_return bad_parameter(name, "must be a whole number from 1 (a version from a command's answer)", version);
+        min_version = *min;
       }
     }
     std::optional<Response> failure;
     RecordLookup lookup;
-    co_await read_records(std::move(query), &failure, &lookup, version);
+    if (min_version > 0) {
+      co_await read_at_least(query, min_version, &failure, &lookup, version);
+    } else {
+      co_await read_records(std::move(query), &failure, &lookup, version);
+    }
     if (failure.has_value()) co_return std::move(*failure);
     Response res = json_response(http::status::ok, std::move(lookup.json), version);
     res.set(http::field::etag, "\"" + std::to_string(lookup.version) + "\"");
@@ -615,6 +780,13 @@ class Server {
         std::string id;
         if (!parse_uuid(value, &id)) co_return bad_parameter(name, "must be a credit id (a UUID)", version);
         (name == "parent" ? f.parent : f.after) = std::move(id);
+      } else if (name == "serial_number") {
+        std::string text;
+        if (!normalize_text(value, kSerialNumberMaxChars, &text).empty()) {
+          co_return bad_parameter(name, "must be 1 to " + std::to_string(kSerialNumberMaxChars) +
+                                            " visible characters", version);
+        }
+        f.serial_number = std::move(text);
       } else if (name == "unit") {
         const auto unit = integer_parameter(value, 0, kUnitNumberLimit - 1);
         if (!unit) co_return bad_parameter(name, "must be a unit number from 0 to 10^15 - 1", version);
@@ -626,6 +798,9 @@ class Server {
       }
     }
     if (f.unit && !f.registry) co_return bad_parameter("unit", "needs registry (units are numbered per registry)", version);
+    if (f.serial_number && !f.registry) {
+      co_return bad_parameter("serial_number", "needs registry (serial numbers are unique per registry)", version);
+    }
     std::optional<Response> failure;
     RecordLookup lookup;
     co_await read_records(query, &failure, &lookup, version);
@@ -816,6 +991,11 @@ class Server {
   std::mutex idempotency_mutex_;
   std::set<std::string> idempotency_in_flight_;  // "account\nkey" of commands with a key not yet answered
   std::atomic<bool> stopping_{false};
+  std::atomic<std::uint64_t> projected_generation_{0};  // projector batches seen; read before each re-read
+  std::mutex waiters_mutex_;
+  std::set<std::shared_ptr<VersionWaiter>> waiters_;  // guarded by waiters_mutex_
+  // Last: it calls on_projected from its thread, so it stops (in run(), and at the latest here) first.
+  ProjectionListener projection_listener_{ProjectionListenerOptions{options_.database_url}, [this] { on_projected(); }};
 };
 
 }  // namespace

@@ -31,6 +31,7 @@ struct ServerOptions {
   int shutdown_grace_ms = 10000;            // in-flight requests get this long to finish on SIGINT/SIGTERM
   int key_reload_interval_ms = 30000;       // all API keys are re-read this often, besides on every NOTIFY
   std::size_t keys_max = 1000000;           // active API keys held in memory at most; beyond: refuse to start
+  int min_version_wait_ms = 2000;           // GET /records/{id}?min_version=N waits this long at most, then 504
   // Set by the process's own signal handler before the server's takes over: a stop asked for during
   // start-up is honoured instead of lost.
   const std::atomic<bool>* stop_requested = nullptr;

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -22,10 +23,13 @@
 #include "command/credit_commands.h"
 #include "command/registry_bindings.h"
 #include "eventstore/database.h"
+#include "eventstore/log_line.h"
 #include "eventstore/migrator.h"
 #include "projector/projector.h"
 #include "projector/rebuild.h"
+#include "server/build_info.h"
 #include "server/http_server.h"
+#include "server/static_assets.h"
 
 namespace {
 
@@ -44,6 +48,7 @@ void install_stop_handlers() {
 
 constexpr const char* kUsage =
     "usage: carbon-ledger <command> [--help]\n"
+    "       carbon-ledger --version\n"
     "\n"
     "commands:\n"
     "  migrate   apply pending database migrations (migrations/*.sql, compiled in)\n"
@@ -53,7 +58,12 @@ constexpr const char* kUsage =
     "  keys      create, list and revoke API keys (keys create --account NAME --role ROLE)\n"
     "  registries bind, unbind and list the registries issuer accounts may register under\n"
     "\n"
-    "Every command reads DATABASE_URL (a libpq URI or key=value string).\n";
+    "Every command reads DATABASE_URL (a libpq URI or key=value string) and LEDGER_LOG_FORMAT (text or json,\n"
+    "default text: one JSON object per line on stderr); `carbon-ledger <command> --help` lists the rest.\n";
+
+// Every subcommand's help ends with these (the README's table of environment variables says the same).
+#define LEDGER_COMMON_ENV_HELP \
+  "  LEDGER_LOG_FORMAT             text or json: one JSON object per log line on stderr (default text)\n"
 
 constexpr const char* kMigrateHelp =
     "usage: carbon-ledger migrate\n"
@@ -63,7 +73,8 @@ constexpr const char* kMigrateHelp =
     "database is ahead of this binary. Concurrent runs wait for each other (advisory lock, 60 s bound).\n"
     "\n"
     "environment:\n"
-    "  DATABASE_URL   e.g. 'host=/tmp/pg port=5432 user=postgres dbname=ledger'\n";
+    "  DATABASE_URL                  required, e.g. 'host=/tmp/pg port=5432 user=ledger_owner dbname=ledger'\n"
+    LEDGER_COMMON_ENV_HELP;
 
 constexpr const char* kServeHelp =
     "usage: carbon-ledger serve\n"
@@ -95,7 +106,13 @@ constexpr const char* kServeHelp =
     "                                at once on every change `keys` makes (NOTIFY) (default 30000)\n"
     "  LEDGER_KEYS_MAX               active API keys held in memory at most; more refuses to start\n"
     "                                (default 1000000)\n"
-    "  LEDGER_IDEMPOTENCY_TTL_S      how long an Idempotency-Key's answer is kept, then swept (default 86400)\n";
+    "  LEDGER_IDEMPOTENCY_TTL_S      how long an Idempotency-Key's answer is kept, then swept (default 86400)\n"
+    "  LEDGER_MIN_VERSION_WAIT_MS    GET /records/{id}?min_version=N waits this long at most for the read model\n"
+    "                                to reach version N, then answers 504 (default 2000; 0..60000)\n"
+    "  LEDGER_ASSETS_DIR             a directory whose files replace the compiled-in page files of the same\n"
+    "                                names (index.html, explorer.js, ...) at start, for working on the pages\n"
+    "                                (default unset: the compiled-in files)\n"
+    LEDGER_COMMON_ENV_HELP;
 
 constexpr const char* kProjectHelp =
     "usage: carbon-ledger project\n"
@@ -118,7 +135,8 @@ constexpr const char* kRebuildHelp =
     "\n"
     "environment:\n"
     "  DATABASE_URL                  required\n"
-    "  LEDGER_REBUILD_BATCH_SIZE     events per read; the records they finish are written in one COPY (default 20000)\n";
+    "  LEDGER_REBUILD_BATCH_SIZE     events per read; the records they finish are written in one COPY (default 20000)\n"
+    LEDGER_COMMON_ENV_HELP;
 
 constexpr const char* kKeysHelp =
     "usage: carbon-ledger keys create --account NAME --role ROLE [--actor WHO]\n"
@@ -143,7 +161,9 @@ constexpr const char* kKeysHelp =
     "do everything.\n"
     "\n"
     "environment:\n"
-    "  DATABASE_URL   required (as the schema owner, ledger_owner: serve's role may only read the keys)\n";
+    "  DATABASE_URL                  required (as the schema owner, ledger_owner: serve's role may only read\n"
+    "                                the keys)\n"
+    LEDGER_COMMON_ENV_HELP;
 
 const char kRegistriesHelp[] =
     "usage: carbon-ledger registries bind --account NAME --registry REGISTRY [--actor WHO]\n"
@@ -158,7 +178,18 @@ const char kRegistriesHelp[] =
     "  list   prints one line per binding: account, registry, bound_at (tab-separated)\n"
     "\n"
     "environment:\n"
-    "  DATABASE_URL   required (as the schema owner, ledger_owner)\n";
+    "  DATABASE_URL                  required (as the schema owner, ledger_owner)\n"
+    LEDGER_COMMON_ENV_HELP;
+
+// One log line of a subcommand (text or JSON, LEDGER_LOG_FORMAT), printf-style, to stderr.
+__attribute__((format(printf, 3, 4))) void log_linef(const char* process, ledger::LogLevel level, const char* format, ...) {
+  char message[2048];
+  va_list args;
+  va_start(args, format);
+  std::vsnprintf(message, sizeof message, format, args);
+  va_end(args);
+  ledger::log_to_stderr(process, level, message);
+}
 
 // Reads an integer setting in [min, max]; exits with a message naming the variable when it is not one.
 long long env_integer(const char* name, long long fallback, long long min, long long max) {
@@ -193,10 +224,10 @@ bool schema_ready(const char* who, const std::string& url) {
     ledger::Status status = ledger::check_schema_current(url, ledger::embedded_migrations());
     if (status.ok()) return true;
     if (!status.IsUnavailable() || std::chrono::steady_clock::now() >= deadline || g_stop_requested.load()) {
-      std::fprintf(stderr, "%s: refusing to start: %s\n", who, status.message().c_str());
+      log_linef(who, ledger::LogLevel::kError, "refusing to start: %s", status.message().c_str());
       return false;
     }
-    std::fprintf(stderr, "%s: waiting for PostgreSQL: %s\n", who, status.message().c_str());
+    log_linef(who, ledger::LogLevel::kWarn, "waiting for PostgreSQL: %s", status.message().c_str());
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
 }
@@ -229,9 +260,9 @@ std::string default_actor() {
 // The change is committed either way; a serve that did not confirm applies it at its next full reload.
 void note_unconfirmed(const ledger::KeyChangeApplied& applied) {
   if (applied.confirmed >= applied.listening) return;
-  std::fprintf(stderr,
-               "keys: %d of %d running serve processes confirmed the change within %d ms; the others apply it "
-               "at their next reload (LEDGER_KEY_RELOAD_INTERVAL_MS) at the latest\n",
+  log_linef("keys", ledger::LogLevel::kWarn,
+               "%d of %d running serve processes confirmed the change within %d ms; the others apply it "
+               "at their next reload (LEDGER_KEY_RELOAD_INTERVAL_MS) at the latest",
                applied.confirmed, applied.listening, ledger::kKeyChangeConfirmTimeoutMs);
 }
 
@@ -274,7 +305,7 @@ int cmd_keys(const Args& args) {
       return 1;
     }
     std::printf("%s\n", key.c_str());
-    std::fprintf(stderr, "keys: created a key with role %s for account \"%s\" (id %s); it is shown only this once\n",
+    log_linef("keys", ledger::LogLevel::kInfo, "created a key with role %s for account \"%s\" (id %s); it is shown only this once",
                  role_text.c_str(), account.c_str(), ledger::parse_api_key(key)->key_id.c_str());
     note_unconfirmed(applied);
     return 0;
@@ -305,7 +336,7 @@ int cmd_keys(const Args& args) {
       return status.IsNotFound() ? 3 : 1;
     }
     if (action == "revoke") {
-      std::fprintf(stderr, already_revoked ? "keys: %s was already revoked\n" : "keys: revoked %s\n", key_id.c_str());
+      log_linef("keys", ledger::LogLevel::kInfo, already_revoked ? "%s was already revoked" : "revoked %s", key_id.c_str());
       note_unconfirmed(applied);
       return 0;
     }
@@ -370,7 +401,7 @@ int cmd_registries(const Args& args) {
     std::fprintf(stderr, "carbon-ledger registries %s: %s\n", action.c_str(), status.message().c_str());
     return 1;
   }
-  std::fprintf(stderr, "registries: %s \"%s\" %s account \"%s\"%s\n", action == "bind" ? "bound" : "unbound",
+  log_linef("registries", ledger::LogLevel::kInfo, "%s \"%s\" %s account \"%s\"%s", action == "bind" ? "bound" : "unbound",
                registry.c_str(), action == "bind" ? "to" : "from", account.c_str(),
                changed ? "" : " (no change: it already was)");
   return 0;
@@ -380,9 +411,9 @@ int cmd_migrate() {
   const std::string url = require_database_url();
   std::vector<std::string> log;
   ledger::Status status = ledger::migrate(url, ledger::embedded_migrations(), &log);
-  for (const std::string& line : log) std::fprintf(stderr, "migrate: %s\n", line.c_str());
+  for (const std::string& line : log) log_linef("migrate", ledger::LogLevel::kInfo, "%s", line.c_str());
   if (!status.ok()) {
-    std::fprintf(stderr, "migrate: %s\n", status.ToString().c_str());
+    log_linef("migrate", ledger::LogLevel::kError, "%s", status.ToString().c_str());
     return 1;
   }
   // Credits registered before confusable claims existed get theirs, so their lookalikes are refused too.
@@ -397,22 +428,22 @@ int cmd_migrate() {
     status = ledger::Status::Unavailable(e.what());
   }
   if (!status.ok()) {
-    std::fprintf(stderr, "migrate: %s\n", status.ToString().c_str());
+    log_linef("migrate", ledger::LogLevel::kError, "%s", status.ToString().c_str());
     return 1;
   }
   if (backfill.claimed > 0) {
-    std::fprintf(stderr, "migrate: claimed the confusable keys of %lld earlier credits\n",
+    log_linef("migrate", ledger::LogLevel::kInfo, "claimed the confusable keys of %lld earlier credits",
                  static_cast<long long>(backfill.claimed));
   }
   for (const std::string& twin : backfill.twins) {
-    std::fprintf(stderr, "migrate: warning: credit %s (registered before lookalikes were refused)\n", twin.c_str());
+    log_linef("migrate", ledger::LogLevel::kWarn, "warning: credit %s (registered before lookalikes were refused)", twin.c_str());
   }
   if (backfill.units_claimed > 0) {
-    std::fprintf(stderr, "migrate: claimed the units their serial numbers state for %lld earlier credits\n",
+    log_linef("migrate", ledger::LogLevel::kInfo, "claimed the units their serial numbers state for %lld earlier credits",
                  static_cast<long long>(backfill.units_claimed));
   }
   for (const std::string& overlap : backfill.overlaps) {
-    std::fprintf(stderr, "migrate: warning: credit %s: the same units, issued before overlaps were refused\n",
+    log_linef("migrate", ledger::LogLevel::kWarn, "warning: credit %s: the same units, issued before overlaps were refused",
                  overlap.c_str());
   }
   return 0;
@@ -443,13 +474,23 @@ int cmd_serve() {
   options.commands_in_flight_per_key_max =
       static_cast<std::size_t>(env_integer("LEDGER_COMMANDS_IN_FLIGHT_PER_KEY_MAX", 128, 1, 1000000));
   if (const char* old = std::getenv("LEDGER_KEY_CACHE_TTL_MS"); old != nullptr && *old != '\0') {
-    std::fprintf(stderr, "serve: LEDGER_KEY_CACHE_TTL_MS is no longer used: every key is held in memory and "
-                         "changes apply at once (see LEDGER_KEY_RELOAD_INTERVAL_MS)\n");
+    log_linef("serve", ledger::LogLevel::kWarn, "LEDGER_KEY_CACHE_TTL_MS is no longer used: every key is held in memory and "
+                         "changes apply at once (see LEDGER_KEY_RELOAD_INTERVAL_MS)");
   }
   options.key_reload_interval_ms =
       static_cast<int>(env_integer("LEDGER_KEY_RELOAD_INTERVAL_MS", 30000, 100, 3600000));
   options.keys_max = static_cast<std::size_t>(env_integer("LEDGER_KEYS_MAX", 1000000, 1, 10000000));
   ledger::set_idempotency_ttl_s(env_integer("LEDGER_IDEMPOTENCY_TTL_S", ledger::kIdempotencyTtlDefaultS, 1, 31536000));
+  options.min_version_wait_ms = static_cast<int>(env_integer("LEDGER_MIN_VERSION_WAIT_MS", 2000, 0, 60000));
+  if (const char* dir = std::getenv("LEDGER_ASSETS_DIR"); dir != nullptr && *dir != '\0') {
+    int replaced = 0;
+    if (ledger::Status loaded = ledger::load_asset_overrides(dir, &replaced); !loaded.ok()) {
+      std::fprintf(stderr, "carbon-ledger: %s\n", loaded.message().c_str());
+      return 2;
+    }
+    ledger::log_to_stderr("serve", ledger::LogLevel::kInfo,
+                          std::to_string(replaced) + " page files from LEDGER_ASSETS_DIR " + dir);
+  }
   options.stop_requested = &g_stop_requested;
   if (!schema_ready("serve", options.database_url)) return 1;
   if (g_stop_requested.load()) return 0;
@@ -488,6 +529,19 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   const std::string command = argv[1];
+  if (command == "--version" || command == "version") {
+    std::printf("carbon-ledger %s (commit %s, %s build, schema version %d)\n", ledger::kBuildVersion,
+                ledger::kBuildCommit, ledger::kBuildType, ledger::schema_version());
+    return 0;
+  }
+  if (const char* format = std::getenv("LEDGER_LOG_FORMAT"); format != nullptr && *format != '\0') {
+    ledger::LogFormat parsed;
+    if (!ledger::parse_log_format(format, &parsed)) {
+      std::fprintf(stderr, "carbon-ledger: LEDGER_LOG_FORMAT='%s' must be text or json\n", format);
+      return 2;
+    }
+    ledger::set_log_format(parsed);
+  }
   struct Subcommand {
     const char* name;
     const char* help;

@@ -50,14 +50,24 @@ TEST(MatchRoute, TableOfTargets) {
       {"/Register", Route::Kind::kUnknown, "", ""},
       {"/records/abc//", Route::Kind::kUnknown, "", ""},
       {"/register//", Route::Kind::kUnknown, "", ""},
-      {"/", Route::Kind::kUnknown, "", ""},
+      {"/", Route::Kind::kExplorer, "", "GET"},
+      {"/?key=x", Route::Kind::kExplorer, "", "GET"},
       {"", Route::Kind::kUnknown, "", ""},
+      {"?x=1", Route::Kind::kUnknown, "", ""},
+      {"//", Route::Kind::kExplorer, "", "GET"},
+      {"/assets/explorer.js", Route::Kind::kAsset, "explorer.js", "GET"},
+      {"/assets", Route::Kind::kUnknown, "", ""},
+      {"/assets/a/b", Route::Kind::kUnknown, "", ""},
+      {"/docs", Route::Kind::kDocs, "", "GET"},
+      {"/openapi.json", Route::Kind::kOpenApi, "", "GET"},
+      {"/metrics", Route::Kind::kMetrics, "", "GET"},
+      {"/version", Route::Kind::kVersion, "", "GET"},
       {"registers", Route::Kind::kUnknown, "", ""},
       // absolute-form (RFC 9112 3.2.2): routed on the path
       {"http://127.0.0.1:8080/records/abc", Route::Kind::kGetRecord, "abc", "GET"},
       {"HTTP://example.org/register?x=1", Route::Kind::kRegister, "", "POST"},
       {"https://example.org/records/abc/sell", Route::Kind::kSell, "abc", "POST"},
-      {"http://example.org", Route::Kind::kUnknown, "", ""},
+      {"http://example.org", Route::Kind::kExplorer, "", "GET"},
       {"http://example.org/healthz", Route::Kind::kHealth, "", "GET"},
       {"ftp://example.org/healthz", Route::Kind::kUnknown, "", ""},
   };
@@ -301,15 +311,17 @@ TEST(MatchRoute, EveryRouteTableEntry) {
   std::set<Route::Kind> kinds;
   for (const RouteEntry& entry : kRoutes) {
     std::string path = entry.path;
-    const std::size_t id_at = path.find("{id}");
+    const std::size_t id_at = path.find('{');
     const bool has_id = id_at != std::string::npos;
-    if (has_id) path.replace(id_at, 4, "0b9a6d1e-7c1f-4a53-9d25-0f5d8c1e2a01");
+    if (has_id) path.replace(id_at, path.find('}') - id_at + 1, "0b9a6d1e-7c1f-4a53-9d25-0f5d8c1e2a01");
     for (const std::string& target : {path, path + "/", path + "?a=b", "http://h:1" + path}) {
       SCOPED_TRACE(target);
       const Route route = match_route(target);
       EXPECT_EQ(route.kind, entry.kind);
       EXPECT_STREQ(route.method, entry.method);
       EXPECT_EQ(route.id, has_id ? "0b9a6d1e-7c1f-4a53-9d25-0f5d8c1e2a01" : "");
+      EXPECT_STREQ(route.path, entry.path);
+      EXPECT_EQ(route.needs_key, entry.needs_key);
     }
     EXPECT_EQ(is_command_route(entry.kind), entry.command) << entry.path;
     EXPECT_EQ(entry.command, std::string(entry.method) == "POST") << entry.path;
@@ -317,7 +329,9 @@ TEST(MatchRoute, EveryRouteTableEntry) {
   }
   // Every kind but kUnknown has an entry.
   for (Route::Kind kind : {Route::Kind::kRegister, Route::Kind::kSell, Route::Kind::kRetire, Route::Kind::kCancel,
-                           Route::Kind::kGetRecord, Route::Kind::kListRecords, Route::Kind::kHealth}) {
+                           Route::Kind::kGetRecord, Route::Kind::kListRecords, Route::Kind::kHealth,
+                           Route::Kind::kExplorer, Route::Kind::kAsset, Route::Kind::kDocs, Route::Kind::kOpenApi,
+                           Route::Kind::kMetrics, Route::Kind::kVersion}) {
     EXPECT_EQ(kinds.count(kind), 1u) << static_cast<int>(kind);
   }
   EXPECT_FALSE(is_command_route(Route::Kind::kUnknown));

@@ -7,7 +7,7 @@
 # Environment:
 #   LEDGER_TEST_PGHOST/PGPORT/PGUSER  a PostgreSQL superuser to make the database with (make test sets them);
 #                                     unset: a throwaway cluster is started in a temp dir and removed after
-#   BUILD_DIR                         where carbon-ledger is (default build)
+#   LEDGER_BIN                        the carbon-ledger binary (default $BUILD_DIR/carbon-ledger, BUILD_DIR build)
 #   LEDGER_WEB_OUTPUT_DIR             screenshots and logs (default $BUILD_DIR/test-output/web)
 # Exported to the tests:
 #   LEDGER_WEB_BASE_URL               http://127.0.0.1:<port> of serve
@@ -26,7 +26,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 (($# > 0)) || die "usage: $ME TEST_FILE..."
 BUILD_DIR=${BUILD_DIR:-build}
-BIN=$ROOT/$BUILD_DIR/carbon-ledger
+BIN=${LEDGER_BIN:-$ROOT/$BUILD_DIR/carbon-ledger}
 [[ -x $BIN ]] || die "$BIN not found: build first (make build)"
 [[ -d $ROOT/server/web/node_modules ]] || die "server/web/node_modules missing: make build runs npm ci there"
 STARTUP_TIMEOUT_S=30

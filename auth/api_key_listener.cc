@@ -8,6 +8,7 @@
 
 #include "auth/api_key_store.h"
 #include "eventstore/database.h"
+#include "eventstore/log_line.h"
 
 namespace ledger {
 namespace {
@@ -15,10 +16,7 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 
 // stderr from a thread of its own (never an Asio thread); one line each.
-void log_line(const std::string& line) {
-  std::fprintf(stderr, "serve: api keys: %s\n", line.c_str());
-  std::fflush(stderr);
-}
+void log_line(const std::string& line) { log_to_stderr("serve", LogLevel::kInfo, "api keys: " + line); }
 
 }  // namespace
 

@@ -91,8 +91,10 @@ class LedgerFixture : public ::testing::Test {
   std::vector<std::string> login_roles_;
 
   // --- processes ---
-  // DATABASE_URL as the role `command` runs as (+ LEDGER_HTTP_PORT=0).
+  // DATABASE_URL as the role `command` runs as (+ LEDGER_HTTP_PORT=0), then extra_env_.
   Environment ledger_env(const std::string& command = "serve") const;
+  // More environment for every process the fixture starts from now on (e.g. LEDGER_LOG_FORMAT=json).
+  Environment extra_env_;
   void start_serve();               // throws when it does not come up within kStartTimeout
   int stop_serve();                 // SIGTERM; returns the wait status (SIGKILL after kStopTimeout)
   void start_projector();

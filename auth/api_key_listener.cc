@@ -139,6 +139,7 @@ void ApiKeyListener::apply_pending() {
     pqxx::nontransaction tx(*conn_);  // one statement: one round trip, one snapshot
     Status read = read_keys(tx, ids, &keys);
     if (!read.ok()) log_line("could not read changed keys: " + read.message());
+    if (read.ok()) notified_loads_.fetch_add(1);
   }
   for (const auto& [id, key] : keys) {
     Status updated = keys_->update(id, key);

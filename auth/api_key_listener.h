@@ -51,6 +51,8 @@ class ApiKeyListener {
 
   // Full loads and notification-driven updates done so far (for logs and tests).
   std::size_t full_loads() const { return full_loads_.load(); }
+  // Reads of the keys named by notifications (one per wake-up that had some), done so far.
+  std::size_t notified_loads() const { return notified_loads_.load(); }
 
  private:
   class Receiver;
@@ -70,6 +72,7 @@ class ApiKeyListener {
   std::unique_ptr<Receiver> receiver_;
   std::thread thread_;
   std::atomic<std::size_t> full_loads_{0};
+  std::atomic<std::size_t> notified_loads_{0};
 
   std::mutex mutex_;
   std::condition_variable changed_;

@@ -49,6 +49,9 @@ class Authenticator {
   AuthResult verify(std::optional<std::string_view> authorization) const;
 
   std::size_t keys_loaded() const { return keys_.size(); }
+  // Key-cache reloads so far (for metrics; lock-free): every key re-read, and the keys named by a NOTIFY.
+  std::size_t key_reloads_full() const { return listener_.full_loads(); }
+  std::size_t key_reloads_notified() const { return listener_.notified_loads(); }
 
  private:
   const AuthenticatorOptions options_;

@@ -26,6 +26,12 @@ class CreditAppender {
   // Stops taking commands; queued ones are still answered. Idempotent.
   void stop() { appenders_.stop(); }
 
+  // For metrics: cheap, lock-free, any thread. Connections count the appenders' and the in-doubt resolver's.
+  std::size_t queue_length() const { return appenders_.queue_length(); }
+  const AtomicHistogram& batch_sizes() const { return appenders_.batch_sizes(); }
+  std::size_t connections_in_use() const { return appenders_.batches_running() + resolver_.batches_running(); }
+  std::uint64_t reconnects() const { return appenders_.reconnects() + resolver_.reconnects(); }
+
  private:
   // Declared first so it is destroyed last: the appenders, draining on destruction, may still hand it work.
   BatchWorkers<CreditCommandResult, CreditCommandResult> resolver_;

@@ -3,6 +3,7 @@
 // Used for group commit of commands and for coalescing record lookups.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "eventstore/assert.h"
+#include "eventstore/atomic_histogram.h"
 #include "eventstore/database_workers.h"
 
 namespace ledger {
@@ -74,6 +76,7 @@ class BatchWorkers {
       std::lock_guard<std::mutex> lock(mutex_);
       if (stopping_ || queue_.size() >= options_.queue_length_max) return false;
       queue_.push_back(Pending{std::move(item), std::move(done)});
+      queue_length_.store(queue_.size(), std::memory_order_relaxed);
     }
     queue_changed_.notify_one();
     return true;
@@ -87,6 +90,17 @@ class BatchWorkers {
     }
     queue_changed_.notify_all();
   }
+
+  // For metrics: cheap, lock-free, any thread.
+  std::size_t queue_length() const { return queue_length_.load(std::memory_order_relaxed); }
+  std::size_t batches_running() const { return counters_.jobs_running.load(std::memory_order_relaxed); }
+  std::uint64_t reconnects() const {
+    std::uint64_t total = 0;
+    for (const auto& c : connections_) total += c->reconnects();
+    return total;
+  }
+  // Items per batch handed to the batch function, one sample per batch.
+  const AtomicHistogram& batch_sizes() const { return batch_sizes_; }
 
  private:
   struct Pending {
@@ -128,7 +142,10 @@ class BatchWorkers {
             it = queue_.erase(it);
           }
         }
+        queue_length_.store(queue_.size(), std::memory_order_relaxed);
+        counters_.jobs_running.fetch_add(1, std::memory_order_relaxed);
       }
+      if (!batch.empty()) batch_sizes_.observe(static_cast<double>(batch.size()));
       items.clear();
       for (Pending& p : batch) items.push_back(std::move(p.item));
       std::vector<Result> results;
@@ -140,6 +157,7 @@ class BatchWorkers {
         results.assign(batch.size(), on_exception_(e.what()));
       }
       LEDGER_ASSERT(results.size() == batch.size(), "a batch function returns one result per item");
+      counters_.jobs_running.fetch_sub(1, std::memory_order_relaxed);
       for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
       if (affinity_) {
         {
@@ -172,6 +190,9 @@ class BatchWorkers {
   const AffinityFunction affinity_;
   std::map<std::string, std::size_t> busy_keys_;  // affinity key -> the worker whose batch holds it
   bool stopping_ = false;
+  std::atomic<std::size_t> queue_length_{0};  // queue_.size(), mirrored for lock-free reads
+  PoolCounters counters_;
+  AtomicHistogram batch_sizes_{batch_size_buckets()};
   std::vector<std::unique_ptr<WorkerConnection>> connections_;
   std::vector<std::thread> threads_;
 };

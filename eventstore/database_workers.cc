@@ -1,5 +1,7 @@
 #include "eventstore/database_workers.h"
 
+#include "eventstore/log_line.h"
+
 #include "eventstore/assert.h"
 
 #include <cstdio>
@@ -18,6 +20,7 @@ pqxx::connection* WorkerConnection::get(Status* error) {
     conn_ = open_connection(url_, limits_);
     pqxx::nontransaction tx(*conn_);
     server_started_at_ = tx.exec1("SELECT pg_postmaster_start_time()::text")[0].as<std::string>();
+    opened_.fetch_add(1, std::memory_order_relaxed);
     return conn_.get();
   } catch (const std::exception& e) {
     conn_.reset();
@@ -79,14 +82,23 @@ void DatabaseWorkers::run(std::size_t index) {
       job = std::move(queue_.front());
       queue_.pop_front();
     }
+    counters_.jobs_running.fetch_add(1, std::memory_order_relaxed);
     try {
       job(connection);
     } catch (const std::exception& e) {
       // Jobs convert their own errors to values; reaching here is a bug, but never kill the worker.
-      std::fprintf(stderr, "database worker %zu: job threw: %s\n", index, e.what());
+      log_to_stderr("database", LogLevel::kError,
+                    "worker " + std::to_string(index) + ": job threw: " + e.what());
       connection.discard();
     }
+    counters_.jobs_running.fetch_sub(1, std::memory_order_relaxed);
   }
+}
+
+std::uint64_t DatabaseWorkers::reconnects() const {
+  std::uint64_t total = 0;
+  for (const auto& c : connections_) total += c->reconnects();
+  return total;
 }
 
 }  // namespace ledger

@@ -2,8 +2,10 @@
 // database jobs taken from a bounded queue. libpqxx is synchronous; this keeps it off the Asio threads.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -40,6 +42,12 @@ class WorkerConnection {
 
   static constexpr int kReconnectIntervalMs = 250;
 
+  // Connections opened after this worker's first (after a lost or discarded one). Any thread may read it.
+  std::uint64_t reconnects() const {
+    const std::uint64_t opened = opened_.load(std::memory_order_relaxed);
+    return opened == 0 ? 0 : opened - 1;
+  }
+
  private:
   std::string url_;
   DatabaseLimits limits_;
@@ -47,6 +55,12 @@ class WorkerConnection {
   std::chrono::steady_clock::time_point last_failure_{};
   std::string last_failure_message_;
   std::string server_started_at_;
+  std::atomic<std::uint64_t> opened_{0};  // successful connects so far
+};
+
+// What a pool of worker connections is doing, read by the metrics without locking (plain atomics).
+struct PoolCounters {
+  std::atomic<std::size_t> jobs_running{0};   // connections in use now: jobs (or batches) being run
 };
 
 class DatabaseWorkers {
@@ -69,6 +83,10 @@ class DatabaseWorkers {
 
   std::size_t queue_length() const;
 
+  // For metrics; cheap, lock-free, any thread.
+  std::size_t jobs_running() const { return counters_.jobs_running.load(std::memory_order_relaxed); }
+  std::uint64_t reconnects() const;  // summed over the workers' connections
+
  private:
   void run(std::size_t index);
 
@@ -79,6 +97,7 @@ class DatabaseWorkers {
   bool stopping_ = false;
   std::vector<std::unique_ptr<WorkerConnection>> connections_;
   std::vector<std::thread> threads_;
+  PoolCounters counters_;
 };
 
 }  // namespace ledger

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,6 +15,7 @@
 
 #include "eventstore/database.h"
 #include "eventstore/event_store.h"
+#include "eventstore/log_line.h"
 #include "eventstore/status.h"
 #include "projector/credit_projection.h"
 
@@ -37,6 +39,7 @@ constexpr const char* kHorizonHoldersStatement = "projector_horizon_holders";
 constexpr const char* kLockHoldersStatement = "projector_lock_holders";
 constexpr const char* kHaltStatement = "projector_halt";
 constexpr const char* kClearHaltStatement = "projector_clear_halt";
+constexpr const char* kNotifyProjectedStatement = "projector_notify_projected";
 
 // Committed events the projector may not read yet: they lie at or beyond the snapshot horizon, the oldest
 // transaction still open anywhere in the cluster. One index probe on (transaction_id, position).
@@ -79,9 +82,10 @@ constexpr const char* kLoadRecordsStatement = "projector_load_records";
 constexpr const char* kUpsertRecordsStatement = "projector_upsert_records";
 constexpr const char* kInsertHistoryStatement = "projector_insert_history";
 
-void log_line(const std::string& line) {
-  // One fprintf per line so lines from other threads do not interleave mid-line.
-  std::fprintf(stderr, "%s\n", line.c_str());
+// One write per line (log_to_stderr) so lines from other threads do not interleave mid-line; text or JSON as
+// LEDGER_LOG_FORMAT says.
+void log_line(LogLevel level, const std::string& message, std::initializer_list<LogField> fields = {}) {
+  log_to_stderr("projector", level, message, fields);
 }
 
 // True when the session can no longer be trusted: reconnect rather than retry on it. A commit whose outcome
@@ -175,6 +179,7 @@ struct BatchResult {
   std::string last_recorded_at;
   Status violation;        // for kInvariantViolation
   std::string horizon;     // the snapshot horizon the batch read below
+  double duration_s = 0;   // from the transaction's start to its commit
 };
 
 // (transaction_id, position) as a comparable pair; xid8 text is decimal.
@@ -187,7 +192,9 @@ std::string format_checkpoint(const Checkpoint& c) { return c.transaction_id + "
 class Projector {
  public:
   Projector(const ProjectorOptions& options, const std::atomic<bool>& stop_requested)
-      : options_(options), stop_requested_(stop_requested) {}
+      : options_(options),
+        stop_requested_(stop_requested),
+        stats_(options.stats != nullptr ? *options.stats : own_stats_) {}
 
   ~Projector() { disconnect(); }
 
@@ -206,35 +213,46 @@ class Projector {
         backoff_ms = 0;
         switch (result.kind) {
           case BatchResult::Kind::kInvariantViolation:
-            log_line("projector: FATAL: invariant violated, stopping without applying the batch (rolled back): " +
+            log_line(LogLevel::kError, "FATAL: invariant violated, stopping without applying the batch (rolled back): " +
                      result.violation.ToString());
-            log_line("projector: the read model stays at checkpoint " + format_checkpoint(checkpoint_) +
+            log_line(LogLevel::kError, "the read model stays at checkpoint " + format_checkpoint(checkpoint_) +
                      "; the log holds an event this projector cannot apply: investigate before restarting"
                      " (README, \"When the projector halts\")");
+            stats_.halted.store(true);
             record_halt(result.violation.ToString());
             return 1;
           case BatchResult::Kind::kLockBusy:
             if (!lock_busy_logged) {
-              log_line("projector: the credit_records projection lock is held (a rebuild or another projector); "
+              log_line(LogLevel::kWarn, "the credit_records projection lock is held (a rebuild or another projector); "
                        "retrying every " + std::to_string(options_.poll_interval_ms) + " ms");
               lock_busy_logged = true;
               lock_busy_since_ = SteadyClock::now();
               last_held_log_ = {};
             }
+            stats_.held_by_lock.store(true);
             note_lock_busy();
             sleep_unless_stopped(options_.poll_interval_ms, stop_requested_);
             continue;
           case BatchResult::Kind::kCommitted:
             if (lock_busy_logged) {
-              log_line("projector: projection lock free again, checkpoint now " +
+              log_line(LogLevel::kInfo, "projection lock free again, checkpoint now " +
                        format_checkpoint(result.checkpoint));
               lock_busy_logged = false;
             }
+            stats_.held_by_lock.store(false);
+            stats_.halted.store(false);
             if (!result.full) note_held_back(result.horizon);
             checkpoint_ = result.checkpoint;
+            stats_.position.store(checkpoint_.position);
             if (result.events > 0) {
               events_applied_ += result.events;
+              stats_.events_applied.fetch_add(result.events);
+              stats_.batches.fetch_add(1);
+              stats_.last_batch_duration_s.store(result.duration_s);
+              stats_.batch_duration_s.observe(result.duration_s);
               note_lag(result.last_recorded_at);
+            } else {
+              stats_.lag_s.store(0);  // caught up
             }
             if (!result.full) wait_for_wake();
             continue;
@@ -246,12 +264,12 @@ class Projector {
           handle_connection_failure(e, was_connected, next_backoff_ms());
         } else {
           const int delay_ms = next_backoff_ms();
-          log_line("projector: batch failed, retrying in " + std::to_string(delay_ms) + " ms: " + single_line(e.what()));
+          log_line(LogLevel::kWarn, "batch failed, retrying in " + std::to_string(delay_ms) + " ms: " + single_line(e.what()));
           sleep_unless_stopped(delay_ms, stop_requested_);
         }
       }
     }
-    log_line("projector: stopped at checkpoint " + format_checkpoint(checkpoint_) + " after applying " +
+    log_line(LogLevel::kInfo, "stopped at checkpoint " + format_checkpoint(checkpoint_) + " after applying " +
              std::to_string(events_applied_) + " events");
     return 0;
   }
@@ -276,6 +294,7 @@ class Projector {
     conn_->prepare(kLockHoldersStatement, kLockHoldersSql);
     conn_->prepare(kHaltStatement, kHaltSql);
     conn_->prepare(kClearHaltStatement, kClearHaltSql);
+    conn_->prepare(kNotifyProjectedStatement, std::string("SELECT pg_catalog.pg_notify('") + kProjectedChannel + "', $1)");
     conn_->prepare(kLoadRecordsStatement, std::string("SELECT ") + kCreditRecordSelect +
                                               " FROM credit_records WHERE id = ANY($1::uuid[])");
     conn_->prepare(kUpsertRecordsStatement,
@@ -291,7 +310,9 @@ class Projector {
     pqxx::work tx(*conn_, "projector_start");
     checkpoint_ = read_checkpoint(tx, kCreditRecordsProjection);
     tx.commit();
-    log_line(std::string("projector: ") + (started_ ? "reconnected, " : "") + "listening on " + kEventsChannel +
+    stats_.position.store(checkpoint_.position);
+    stats_.connected.store(true);
+    log_line(LogLevel::kInfo, std::string(started_ ? "reconnected, " : "") + "listening on " + kEventsChannel +
              ", checkpoint " + format_checkpoint(checkpoint_));
     started_ = true;
     connect_failures_ = 0;
@@ -303,12 +324,13 @@ class Projector {
     if (conn_ != nullptr) conn_->disconnect();
     receiver_.reset();
     conn_.reset();
+    stats_.connected.store(false);
   }
 
   void handle_connection_failure(const std::exception& e, bool was_connected, int delay_ms) {
     const auto now = SteadyClock::now();
     if (was_connected) {
-      log_line("projector: connection lost, reconnecting (backoff up to " +
+      log_line(LogLevel::kWarn, "connection lost, reconnecting (backoff up to " +
                std::to_string(options_.reconnect_backoff_max_ms) + " ms): " + single_line(e.what()));
       connect_failures_ = 0;
     } else {
@@ -316,7 +338,7 @@ class Projector {
       // One line when PostgreSQL first turns out unreachable, then a reminder a minute, not one per attempt.
       if (connect_failures_ == 1 ||
           now - last_connect_failure_log_ >= std::chrono::milliseconds(kConnectFailureLogIntervalMs)) {
-        log_line("projector: cannot connect (attempt " + std::to_string(connect_failures_) + "), retrying: " +
+        log_line(LogLevel::kWarn, "cannot connect (attempt " + std::to_string(connect_failures_) + "), retrying: " +
                  single_line(e.what()));
         last_connect_failure_log_ = now;
       }
@@ -326,6 +348,7 @@ class Projector {
 
   // One transaction: lock, checkpoint, horizon, events, records, apply, write, checkpoint, commit.
   BatchResult run_batch() {
+    const auto started = SteadyClock::now();
     BatchResult result;
     // Returning this rolls the transaction back (~work): nothing of the batch is written.
     auto violation = [&result](Status status) {
@@ -416,9 +439,12 @@ class Projector {
     const RecordedEvent& last = events.back();
     result.checkpoint = Checkpoint{last.transaction_id, last.position};
     write_checkpoint(tx, kCreditRecordsProjection, result.checkpoint, static_cast<std::int64_t>(events.size()));
+    // Sent at COMMIT, so a listener woken by it reads a read model at least this far.
+    tx.exec_prepared(kNotifyProjectedStatement, std::to_string(result.checkpoint.position));
     clear_halt_once(tx);
     tx.commit();
     halt_cleared_ = true;
+    result.duration_s = std::chrono::duration<double>(SteadyClock::now() - started).count();
 
     result.events = events.size();
     result.full = events.size() == options_.batch_size_max;
@@ -441,10 +467,10 @@ class Projector {
                                               valid_utf8(reason, kHaltReasonMaxBytes));
       tx.commit();
       if (r.affected_rows() == 1) {
-        log_line("projector: recorded in projection_checkpoints.halted_reason (projection credit_records)");
+        log_line(LogLevel::kError, "recorded in projection_checkpoints.halted_reason (projection credit_records)");
       }
     } catch (const std::exception& e) {
-      log_line("projector: could not record the halt in projection_checkpoints: " + single_line(e.what()));
+      log_line(LogLevel::kError, "could not record the halt in projection_checkpoints: " + single_line(e.what()));
     }
   }
 
@@ -472,9 +498,10 @@ class Projector {
     last_held_check_ = now;
     pqxx::read_transaction tx(*conn_, "projector_held_back");
     const bool held = tx.exec_prepared1(kHeldBackStatement, horizon)[0].as<bool>();
+    stats_.held_by_horizon.store(held);
     if (!held) {
       if (!held_horizon_.empty() && held_logged_) {
-        log_line("projector: no longer held back (transaction horizon was " + held_horizon_ + ")");
+        log_line(LogLevel::kInfo, "no longer held back (transaction horizon was " + held_horizon_ + ")");
       }
       held_horizon_.clear();
       held_logged_ = false;
@@ -491,7 +518,7 @@ class Projector {
     if (held_for >= std::chrono::milliseconds(options_.held_log_threshold_ms) &&
         (!held_logged_ || now - last_held_log_ >= std::chrono::milliseconds(kHeldLogIntervalMs))) {
       const pqxx::result holders = tx.exec_prepared(kHorizonHoldersStatement, horizon);
-      log_line("projector: held back for " + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(held_for).count()) +
+      log_line(LogLevel::kWarn, "held back for " + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(held_for).count()) +
                " s: committed events wait behind open transaction " + horizon + " (the snapshot horizon), held by " +
                (holders.empty() ? std::string("no session this role can see (another database's prepared transaction?)")
                                 : describe_holders(holders)));
@@ -513,7 +540,7 @@ class Projector {
     pqxx::read_transaction tx(*conn_, "projector_lock_holders");
     const pqxx::result holders = tx.exec_prepared(kLockHoldersStatement);
     tx.commit();
-    log_line("projector: the projection lock has been held for " +
+    log_line(LogLevel::kWarn, "the projection lock has been held for " +
              std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - lock_busy_since_).count()) +
              " s by " + (holders.empty() ? std::string("a session this role cannot see") : describe_holders(holders)));
   }
@@ -533,17 +560,20 @@ class Projector {
                                     std::chrono::system_clock::now().time_since_epoch())
                                     .count();
     const std::int64_t lag_ms = now_ms - *recorded_ms;
+    stats_.lag_s.store(lag_ms > 0 ? static_cast<double>(lag_ms) / 1000.0 : 0.0);
     if (lag_ms <= options_.lag_log_threshold_ms) return;
     const auto now = SteadyClock::now();
     if (lag_logged_ && now - last_lag_log_ < std::chrono::milliseconds(kLagLogIntervalMs)) return;
     lag_logged_ = true;
     last_lag_log_ = now;
-    log_line("projector: behind: position " + std::to_string(checkpoint_.position) + ", events_applied " +
+    log_line(LogLevel::kInfo, "behind: position " + std::to_string(checkpoint_.position) + ", events_applied " +
              std::to_string(events_applied_) + ", read_model_lag_ms " + std::to_string(lag_ms));
   }
 
   const ProjectorOptions options_;
   const std::atomic<bool>& stop_requested_;
+  ProjectorStats own_stats_;  // when options_.stats is null
+  ProjectorStats& stats_;
   std::unique_ptr<pqxx::connection> conn_;
   std::unique_ptr<WakeReceiver> receiver_;  // destroyed before conn_ (see disconnect)
   Checkpoint checkpoint_;
@@ -584,7 +614,7 @@ Status validate(const ProjectorOptions& o) {
 int run_projector(const ProjectorOptions& options, const std::atomic<bool>& stop_requested) {
   const Status valid = validate(options);
   if (!valid.ok()) {
-    log_line("projector: " + valid.ToString());
+    log_line(LogLevel::kError, valid.ToString());
     return 2;
   }
   try {
@@ -592,10 +622,10 @@ int run_projector(const ProjectorOptions& options, const std::atomic<bool>& stop
     return projector.run();
   } catch (const std::exception& e) {
     // run() handles database errors itself; this is a bug or an allocation failure.
-    log_line(std::string("projector: FATAL: unexpected error: ") + single_line(e.what()));
+    log_line(LogLevel::kError, std::string("FATAL: unexpected error: ") + single_line(e.what()));
     return 1;
   } catch (...) {
-    log_line("projector: FATAL: unexpected non-standard exception");
+    log_line(LogLevel::kError, "FATAL: unexpected non-standard exception");
     return 1;
   }
 }

@@ -9,7 +9,32 @@
 #include <cstdint>
 #include <string>
 
+#include "command/credit_record.h"
+#include "eventstore/atomic_histogram.h"
+
 namespace ledger {
+
+// Notified in each batch's transaction, right after the checkpoint advances, with the new checkpoint position
+// (decimal text): serve wakes requests waiting to read their own writes. Delivered on commit only. The name
+// is the read model's (command/credit_record.h), where serve's listener takes it from too.
+inline constexpr const char* kProjectedChannel = kRecordsProjectedChannel;
+
+// What the projector is doing, as plain atomics any thread may read (projector/projector_metrics.h turns them
+// into Prometheus metrics at scrape time). Written only by the projector's thread.
+struct ProjectorStats {
+  std::atomic<std::int64_t> position{0};           // checkpoint position of the read model
+  std::atomic<std::uint64_t> events_applied{0};    // since this process started
+  std::atomic<std::uint64_t> batches{0};           // committed batches that applied events
+  std::atomic<double> last_batch_duration_s{0};    // of the last such batch, its transaction begin to commit
+  AtomicHistogram batch_duration_s{{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}};
+  // now - recorded_at of the last applied event, set after each batch that applies events; 0 once a batch
+  // finds nothing new (caught up).
+  std::atomic<double> lag_s{0};
+  std::atomic<bool> connected{false};              // has a session to PostgreSQL
+  std::atomic<bool> held_by_horizon{false};        // committed events wait behind an open transaction
+  std::atomic<bool> held_by_lock{false};           // the projection lock is taken (a rebuild, another projector)
+  std::atomic<bool> halted{false};                 // stopped on an event it cannot apply (the process exits)
+};
 
 // Serializes the writers of the credit_records projection, live projectors (per batch, skipping when
 // taken) and rebuilds (waiting, for the whole rebuild): a row lock on the projection's checkpoint row, held
@@ -30,6 +55,7 @@ struct ProjectorOptions {
   // When committed events wait behind the same open transaction (the snapshot horizon), or the projection
   // lock stays taken, for this long, log who holds it (from pg_stat_activity); again every 10 s after.
   int held_log_threshold_ms = 3000;
+  ProjectorStats* stats = nullptr;        // optional, outlives run_projector; updated as it goes
 };
 
 // Upper bounds on the options (run_projector refuses larger values).

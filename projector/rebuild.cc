@@ -14,6 +14,7 @@
 
 #include "eventstore/database.h"
 #include "eventstore/event_store.h"
+#include "eventstore/log_line.h"
 #include "eventstore/replay_reader.h"
 #include "eventstore/status.h"
 #include "projector/credit_projection.h"
@@ -73,7 +74,8 @@ std::vector<std::string> column_names(std::string_view list) {
   return names;
 }
 
-void log_line(const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); }
+// One write per line, text or JSON as LEDGER_LOG_FORMAT says.
+void log_line(LogLevel level, const std::string& message) { log_to_stderr("rebuild", level, message); }
 
 double seconds_since(SteadyClock::time_point start) {
   return std::chrono::duration<double>(SteadyClock::now() - start).count();
@@ -198,7 +200,7 @@ class Rebuild {
     replay_options.page_wait_timeout_ms = kReplayPageWaitTimeoutMs;
     ReplayReader reader(options_.database_url, horizon, replay_options);
     const std::int64_t total = count_events_below(tx, horizon);
-    log_line("rebuild: replaying " + std::to_string(total) + " events below transaction horizon " + horizon);
+    log_line(LogLevel::kInfo, "replaying " + std::to_string(total) + " events below transaction horizon " + horizon);
 
     std::vector<RebuiltTable> tables = {{kCreditRecordsProjection, kRebuildTable, "", {}},
                                         {kCreditHistoryTable, kRebuildHistoryTable, "", {}}};
@@ -241,7 +243,7 @@ class Rebuild {
     tx.commit();
 
     const double elapsed_s = seconds_since(start_);
-    log_line("rebuild: replayed " + std::to_string(replayed) + " events into " + std::to_string(records_written_) +
+    log_line(LogLevel::kInfo, "replayed " + std::to_string(replayed) + " events into " + std::to_string(records_written_) +
              " records in " + format_fixed(elapsed_s, 2) + " s (" + per_second(replayed, elapsed_s) +
              " events/s)");
     return Status::Ok();
@@ -257,7 +259,7 @@ class Rebuild {
   Status take_lock(pqxx::work& tx) {
     const std::string projection = kCreditRecordsProjection;
     if (!tx.exec_params(kLockCheckpointSkipLockedSql, projection).empty()) return Status::Ok();
-    log_line("rebuild: waiting up to " + std::to_string(kLockTimeoutS) +
+    log_line(LogLevel::kWarn, "waiting up to " + std::to_string(kLockTimeoutS) +
              " s for the credit_records projection lock (held by a projector batch or another rebuild)");
     try {
       if (tx.exec_params(kLockCheckpointWaitSql, projection).empty()) {
@@ -348,7 +350,7 @@ class Rebuild {
         last_progress = now;
         const double percent =
             total > 0 ? 100.0 * static_cast<double>(*replayed) / static_cast<double>(total) : 100.0;
-        log_line("rebuild: " + std::to_string(*replayed) + "/" + std::to_string(total) + " events (" +
+        log_line(LogLevel::kInfo, std::to_string(*replayed) + "/" + std::to_string(total) + " events (" +
                  format_fixed(percent, 1) + "%), " + per_second(*replayed, seconds_since(replay_start)) +
                  " events/s");
       }
@@ -442,11 +444,11 @@ class Rebuild {
 
 int run_rebuild(const RebuildOptions& options, const std::atomic<bool>& stop_requested) {
   if (options.database_url.empty()) {
-    log_line("rebuild: database_url is empty");
+    log_line(LogLevel::kError, "database_url is empty");
     return 2;
   }
   if (options.batch_size_max < 1 || options.batch_size_max > kRebuildBatchSizeMax) {
-    log_line("rebuild: batch_size_max must be in [1, " + std::to_string(kRebuildBatchSizeMax) + "]");
+    log_line(LogLevel::kError, "batch_size_max must be in [1, " + std::to_string(kRebuildBatchSizeMax) + "]");
     return 2;
   }
   try {
@@ -454,26 +456,26 @@ int run_rebuild(const RebuildOptions& options, const std::atomic<bool>& stop_req
     const Status status = rebuild.run();
     if (status.ok()) return 0;
     if (status.IsInternal()) {
-      log_line("rebuild: FATAL: invariant violated, rolled back (the old read model is unchanged): " +
+      log_line(LogLevel::kError, "FATAL: invariant violated, rolled back (the old read model is unchanged): " +
                status.message());
     } else {
-      log_line("rebuild: " + status.message());
+      log_line(LogLevel::kError, status.message());
     }
     return 1;
   } catch (const pqxx::in_doubt_error& e) {
-    log_line("rebuild: the connection was lost during COMMIT, so whether the rebuild took effect is unknown; "
+    log_line(LogLevel::kError, "the connection was lost during COMMIT, so whether the rebuild took effect is unknown; "
              "check projection_checkpoints and rerun if needed: " + single_line(e.what()));
     return 1;
   } catch (const std::exception& e) {
     if (is_connection_failure(e)) {
-      log_line("rebuild: lost the connection to PostgreSQL; rolled back, the old read model is unchanged: " +
+      log_line(LogLevel::kError, "lost the connection to PostgreSQL; rolled back, the old read model is unchanged: " +
                single_line(e.what()));
     } else {
-      log_line("rebuild: failed; rolled back, the old read model is unchanged: " + single_line(e.what()));
+      log_line(LogLevel::kError, "failed; rolled back, the old read model is unchanged: " + single_line(e.what()));
     }
     return 1;
   } catch (...) {
-    log_line("rebuild: FATAL: unexpected non-standard exception; rolled back");
+    log_line(LogLevel::kError, "FATAL: unexpected non-standard exception; rolled back");
     return 1;
   }
 }

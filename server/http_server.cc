@@ -40,7 +40,9 @@
 #include "query/record_query.h"
 #include "server/access_log.h"
 #include "server/build_info.h"
+#include "projector/metric_families.h"
 #include "server/http_api.h"
+#include "server/serve_metrics.h"
 #include "server/slot_limiter.h"
 #include "server/static_assets.h"
 
@@ -138,6 +140,7 @@ class Server {
       return 2;
     }
     check_health_before_listening();
+    metrics_.watch(&appender_, &reader_, &health_workers_, &authenticator_);
     projection_listener_.start();
     const tcp::endpoint endpoint(address, options_.port);
     acceptor.open(endpoint.protocol(), ec);
@@ -293,6 +296,7 @@ class Server {
         res.set(http::field::connection, "close");
         res.prepare_payload();
         log_request("-", "unmatched", res.result_int(), started, "-", "");
+        metrics_.observe_request("unmatched", "-", res.result_int(), seconds_since(started));
         stream.expires_after(std::chrono::milliseconds(options_.write_timeout_ms));
         co_await http::async_write(stream, res, net::as_tuple(net::use_awaitable));
         co_await discard_unread(stream, buffer);
@@ -321,6 +325,7 @@ class Server {
       // HEAD: the GET's header fields, Content-Length included, and no body (RFC 9110 9.3.2).
       if (req.method() == http::verb::head) res.body().clear();
       log_request(req.method_string(), facts.route, res.result_int(), started, request_id, facts.account);
+      metrics_.observe_request(facts.route, req.method_string(), res.result_int(), seconds_since(started));
       stream.expires_after(std::chrono::milliseconds(options_.write_timeout_ms));
       auto [write_ec, written] = co_await http::async_write(stream, res, net::as_tuple(net::use_awaitable));
       (void)written;
@@ -344,6 +349,10 @@ class Server {
       if (ec) break;
       discarded += n;
     }
+  }
+
+  static double seconds_since(std::chrono::steady_clock::time_point started) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   }
 
   // One line per answered request: method, route (the path template, so no id or query string of a client
@@ -495,8 +504,10 @@ class Server {
       case Route::Kind::kSell:
       case Route::Kind::kRetire:
       case Route::Kind::kCancel: {
+        const char* type = command_type(route.kind);
         // What the key's role can never do is refused here: no queue slot, no database work.
         if (!role_may_send(auth.actor.role, route.kind)) {
+          metrics_.observe_command(type, CreditCommandResult{}, 403);
           co_return problem_response(role_forbidden_problem(auth.actor.role, route.kind), version, true);
         }
         // Each key gets a bounded share of the command queue.
@@ -508,15 +519,29 @@ class Server {
                    " commands waiting or being applied; wait for their answers, then retry"},
               version, true);
           res.set(http::field::retry_after, kRetryAfterSeconds);
+          metrics_.observe_command(type, CreditCommandResult{}, 429);
           co_return res;
         }
         SlotHold in_flight(&command_slots_, std::move(key));
-        co_return co_await handle_command(req, route, request_id, auth.actor);
+        CreditCommandResult result;  // stays default when the command is refused before the appender
+        Response res = co_await handle_command(req, route, request_id, auth.actor, &result);
+        metrics_.observe_command(type, result, res.result_int());
+        co_return res;
       }
       default:
         break;
     }
     co_return problem_response({404, "not-found", "Not found", "no endpoint at this path"}, version, true);
+  }
+
+  static const char* command_type(Route::Kind kind) {
+    switch (kind) {
+      case Route::Kind::kRegister: return "register";
+      case Route::Kind::kSell: return "sell";
+      case Route::Kind::kRetire: return "retire";
+      case Route::Kind::kCancel: return "cancel";
+      default: return "other";
+    }
   }
 
   // The routes that need no key: health, the pages and their files, the API document, metrics, version.
@@ -536,8 +561,8 @@ class Server {
         return json_response(http::status::ok, build_info_json(), version);
       case Route::Kind::kMetrics: {
         Response res{http::status::ok, version};
-        res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-        res.body() = render_metrics();
+        res.set(http::field::content_type, kMetricsContentType);
+        res.body() = metrics_.render();  // atomics and counters only: no database work
         return res;
       }
       default:
@@ -564,7 +589,6 @@ class Server {
     return res;
   }
 
-  std::string render_metrics() { return "# metrics are added with ServeMetrics\n"; }
 
   static Response auth_failure_response(const AuthResult& auth, unsigned version) {
     if (auth.kind == AuthResult::Kind::kUnavailable) {
@@ -853,8 +877,9 @@ class Server {
     return true;
   }
 
+  // *outcome: the appender's result, when the command got that far.
   net::awaitable<Response> handle_command(const Request& req, const Route& route, const std::string& request_id,
-                                          const Actor& actor) {
+                                          const Actor& actor, CreditCommandResult* outcome) {
     const unsigned version = req.version();
     const std::string& body = req.body();
     const bool body_present = body.find_first_not_of(" \t\r\n") != std::string::npos;
@@ -955,6 +980,7 @@ class Server {
           return appender_.submit(command, std::move(complete));
         };
     CreditCommandResult result = co_await await_completion<CreditCommandResult>(std::move(submit), std::move(busy));
+    *outcome = result;
 
     using Kind = CreditCommandResult::Kind;
     if (result.kind == Kind::kInternal) {
@@ -975,6 +1001,7 @@ class Server {
   }
 
   const ServerOptions options_;
+  ServeMetrics metrics_;  // read by GET /metrics; watches the appender, reader, health workers and keys below
   net::io_context io_;
   AccessLog access_log_{STDERR_FILENO};
   CreditAppender appender_;
@@ -1010,9 +1037,9 @@ void fit_connection_limits(ServerOptions* options) {
       limit.rlim_cur = target;
       if (setrlimit(RLIMIT_NOFILE, &limit) != 0) getrlimit(RLIMIT_NOFILE, &limit);
     }
-    std::fprintf(stderr, "serve: descriptor limit (RLIMIT_NOFILE) %llu (was %llu, hard %llu)\n",
-                 static_cast<unsigned long long>(limit.rlim_cur), static_cast<unsigned long long>(before),
-                 static_cast<unsigned long long>(limit.rlim_max));
+    log_to_stderr("serve", LogLevel::kInfo,
+                  "descriptor limit (RLIMIT_NOFILE) " + std::to_string(limit.rlim_cur) + " (was " +
+                      std::to_string(before) + ", hard " + std::to_string(limit.rlim_max) + ")");
     // Database connections: appenders, readers, health, keys; each may hold a second descriptor while
     // it reconnects.
     const std::size_t database = options->appender.threads + options->reader.threads + 2;
@@ -1021,10 +1048,11 @@ void fit_connection_limits(ServerOptions* options) {
       const std::size_t usable =
           limit.rlim_cur > reserve ? static_cast<std::size_t>(limit.rlim_cur) - reserve : std::size_t{1};
       if (options->connections_max > usable) {
-        std::fprintf(stderr,
-                     "serve: LEDGER_MAX_CONNECTIONS lowered from %zu to %zu: the descriptor limit is %llu and %zu "
-                     "are kept for database connections, their reconnects and the process itself\n",
-                     options->connections_max, usable, static_cast<unsigned long long>(limit.rlim_cur), reserve);
+        log_to_stderr("serve", LogLevel::kWarn,
+                      "LEDGER_MAX_CONNECTIONS lowered from " + std::to_string(options->connections_max) + " to " +
+                          std::to_string(usable) + ": the descriptor limit is " + std::to_string(limit.rlim_cur) +
+                          " and " + std::to_string(reserve) +
+                          " are kept for database connections, their reconnects and the process itself");
         options->connections_max = usable;
       }
     }
@@ -1033,8 +1061,9 @@ void fit_connection_limits(ServerOptions* options) {
     options->connections_per_peer_max = std::max<std::size_t>(1, options->connections_max / 4);
   }
   options->connections_per_peer_max = std::min(options->connections_per_peer_max, options->connections_max);
-  std::fprintf(stderr, "serve: at most %zu connections, %zu per peer address\n", options->connections_max,
-               options->connections_per_peer_max);
+  log_to_stderr("serve", LogLevel::kInfo,
+                "at most " + std::to_string(options->connections_max) + " connections, " +
+                    std::to_string(options->connections_per_peer_max) + " per peer address");
 }
 
 int run_server(const ServerOptions& options) {

@@ -26,9 +26,11 @@
 #include "eventstore/log_line.h"
 #include "eventstore/migrator.h"
 #include "projector/projector.h"
+#include "projector/projector_metrics.h"
 #include "projector/rebuild.h"
 #include "server/build_info.h"
 #include "server/http_server.h"
+#include "server/metrics_endpoint.h"
 #include "server/static_assets.h"
 
 namespace {
@@ -124,7 +126,13 @@ constexpr const char* kProjectHelp =
     "environment:\n"
     "  DATABASE_URL                  required\n"
     "  LEDGER_PROJECTOR_POLL_MS      longest wait between polls when no notification comes (default 500)\n"
-    "  LEDGER_PROJECTOR_BATCH_SIZE   events applied per transaction (default 1000)\n";
+    "  LEDGER_PROJECTOR_BATCH_SIZE   events applied per transaction (default 1000)\n"
+    "  LEDGER_PROJECTOR_METRICS_PORT port of the Prometheus endpoint, GET /metrics (default 9464; 0 picks a\n"
+    "                                free port; off: none). Logs \"metrics on http://ADDRESS:PORT/metrics\".\n"
+    "                                Set explicitly, a port it cannot listen on refuses to start; the default\n"
+    "                                one only logs a warning and projects without metrics\n"
+    "  LEDGER_PROJECTOR_METRICS_ADDRESS  loopback address it listens on (default 127.0.0.1)\n"
+    LEDGER_COMMON_ENV_HELP;
 
 constexpr const char* kRebuildHelp =
     "usage: carbon-ledger rebuild\n"
@@ -504,8 +512,38 @@ int cmd_project() {
       static_cast<int>(env_integer("LEDGER_PROJECTOR_POLL_MS", 500, 1, ledger::kProjectorPollIntervalMsMax));
   options.batch_size_max = static_cast<std::size_t>(
       env_integer("LEDGER_PROJECTOR_BATCH_SIZE", 1000, 1, static_cast<long long>(ledger::kProjectorBatchSizeMax)));
+  ledger::MetricsEndpointOptions metrics_options;
+  const char* metrics_port = std::getenv("LEDGER_PROJECTOR_METRICS_PORT");
+  const bool metrics_port_set = metrics_port != nullptr && *metrics_port != '\0';
+  const bool metrics_on = !metrics_port_set || std::strcmp(metrics_port, "off") != 0;
+  if (metrics_on) {
+    metrics_options.port = static_cast<unsigned short>(env_integer("LEDGER_PROJECTOR_METRICS_PORT", 9464, 0, 65535));
+  }
+  if (const char* address = std::getenv("LEDGER_PROJECTOR_METRICS_ADDRESS"); address != nullptr && *address != '\0') {
+    metrics_options.address = address;
+  }
   if (!schema_ready("project", options.database_url)) return 1;
-  return ledger::run_projector(options, g_stop_requested);
+  ledger::ProjectorStats stats;
+  options.stats = &stats;
+  const ledger::ProjectorMetrics metrics(&stats);
+  ledger::MetricsEndpoint endpoint(metrics_options, [&metrics] { return metrics.render(); });
+  if (metrics_on) {
+    const ledger::Status listening = endpoint.start();
+    if (listening.ok()) {
+      ledger::log_to_stderr("projector", ledger::LogLevel::kInfo, "metrics on " + endpoint.url());
+    } else if (metrics_port_set || listening.IsInvalid()) {
+      ledger::log_to_stderr("projector", ledger::LogLevel::kError,
+                            "refusing to start: metrics endpoint: " + listening.message());
+      return listening.IsInvalid() ? 2 : 1;
+    } else {
+      ledger::log_to_stderr("projector", ledger::LogLevel::kWarn,
+                            "no metrics endpoint (set LEDGER_PROJECTOR_METRICS_PORT to choose a port): " +
+                                listening.message());
+    }
+  }
+  const int code = ledger::run_projector(options, g_stop_requested);
+  endpoint.stop();
+  return code;
 }
 
 int cmd_rebuild() {

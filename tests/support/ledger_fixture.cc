@@ -225,7 +225,9 @@ std::string LedgerFixture::ErrorAs(const std::string& role, const std::string& s
 }
 
 Environment LedgerFixture::ledger_env(const std::string& command) const {
-  Environment env{{"DATABASE_URL", role_url(role_for_command(command))}, {"LEDGER_HTTP_PORT", "0"}};
+  // Free ports only: a developer's `make run` may hold the defaults.
+  Environment env{{"DATABASE_URL", role_url(role_for_command(command))}, {"LEDGER_HTTP_PORT", "0"},
+                  {"LEDGER_PROJECTOR_METRICS_PORT", "0"}};
   env.insert(env.end(), extra_env_.begin(), extra_env_.end());
   return env;
 }

@@ -52,8 +52,8 @@ test('serve /metrics: promtool accepts it; requests, commands and pools are coun
   assert.equal(check.status, 0, check.output);
   assert.equal(check.output, '', 'no lint complaint');
   for (const family of ['ledger_http_requests_total', 'ledger_http_request_duration_seconds_bucket',
-    'ledger_commands_total', 'ledger_append_batch_size_bucket', 'ledger_command_queue_depth',
-    'ledger_key_cache_reloads_total', 'ledger_database_connections_in_use', 'ledger_database_reconnects_total']) {
+    'ledger_commands_total', 'ledger_append_batch_size_commands_bucket', 'ledger_command_queue_depth',
+    'ledger_api_key_reloads_total', 'ledger_db_connections_in_use', 'ledger_db_reconnects_total']) {
     assert.notEqual(sample(text, family), undefined, `${family} is exposed`);
   }
   assert.ok(sample(text, 'ledger_http_requests_total', { route: '/register', method: 'POST', status: '201' }) >= 1);

@@ -104,8 +104,8 @@ wait_for_line() {  # file regex: prints the first capture group of the first mat
   return 1
 }
 base=$(wait_for_line "$OUT/serve.log" 'http://127\.0\.0\.1:[0-9]+') || die "serve did not start"
-metrics=$(STARTUP_TIMEOUT_S=5 wait_for_line "$OUT/project.log" 'http://127\.0\.0\.1:[0-9]+/metrics') \
-  || { log "warning: the projector did not print its metrics address"; metrics=; }
+metrics=$(wait_for_line "$OUT/project.log" 'http://127\.0\.0\.1:[0-9]+/metrics') \
+  || die "the projector did not print its metrics address"
 for _ in $(seq 1 $((STARTUP_TIMEOUT_S * 10))); do
   curl -fsS -o /dev/null "$base/healthz" 2>/dev/null && break
   sleep 0.1

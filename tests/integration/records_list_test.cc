@@ -354,6 +354,12 @@ TEST_F(RecordsList, ExplainListQueriesUseNoSeqScan) {
     }
     EXPECT_FALSE(contains(plan, "Seq Scan")) << what << " query:\n" << sql << "\nplan:\n" << plan;
   }
+  // A serial number's blocks come from their own index, not from reading the registry's rows.
+  const std::string serial_plan =
+      tx.exec("EXPLAIN (FORMAT JSON) SELECT * FROM credit_records WHERE lower(registry) = lower('SynReg7') "
+              "AND serial_number = 'SYN-7' ORDER BY id LIMIT 101")[0][0].as<std::string>();
+  EXPECT_TRUE(contains(serial_plan, "credit_records_serial")) << serial_plan;
+  EXPECT_FALSE(contains(serial_plan, "Seq Scan")) << serial_plan;
   tx.abort();
   EXPECT_EQ(query_int("SELECT count(*) FROM credit_records"), 1) << "the synthetic rows were rolled back";
 }

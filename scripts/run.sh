@@ -197,6 +197,7 @@ if [[ -n $admin_key ]]; then
   cat >&2 <<EOF
 
 $ME: Carbon Ledger is running at http://127.0.0.1:$PORT  (Ctrl-C stops it)
+$ME: explorer page: http://127.0.0.1:$PORT/   API docs (Swagger UI): http://127.0.0.1:$PORT/docs   metrics: /metrics
 $ME: a new admin API key (shown only now; kept in $KEY_FILE):
   $admin_key
 $ME: try:
@@ -210,6 +211,7 @@ elif ((saved_key_valid)); then
   cat >&2 <<EOF
 
 $ME: Carbon Ledger is running at http://127.0.0.1:$PORT  (Ctrl-C stops it)
+$ME: explorer page: http://127.0.0.1:$PORT/   API docs (Swagger UI): http://127.0.0.1:$PORT/docs   metrics: /metrics
 $ME: admin API key: in $KEY_FILE  (KEY=\$(cat $KEY_FILE))
 
 EOF
@@ -217,6 +219,7 @@ else
   cat >&2 <<EOF
 
 $ME: Carbon Ledger is running at http://127.0.0.1:$PORT  (Ctrl-C stops it)
+$ME: explorer page: http://127.0.0.1:$PORT/   API docs (Swagger UI): http://127.0.0.1:$PORT/docs   metrics: /metrics
 $ME: this database already has admin keys (not made by this script); make one for yourself with:
   DATABASE_URL='$OWNER_URL' $BIN keys create --account NAME --role admin
 

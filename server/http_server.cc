@@ -295,7 +295,7 @@ class Server {
         Response res = problem_response(problem, 11, false);
         res.set(http::field::connection, "close");
         res.prepare_payload();
-        log_request("-", "unmatched", res.result_int(), started, "-", "");
+        log_request("-", "-", "unmatched", res.result_int(), started, "-", "");
         metrics_.observe_request("unmatched", "-", res.result_int(), seconds_since(started));
         stream.expires_after(std::chrono::milliseconds(options_.write_timeout_ms));
         co_await http::async_write(stream, res, net::as_tuple(net::use_awaitable));
@@ -324,7 +324,7 @@ class Server {
       res.prepare_payload();
       // HEAD: the GET's header fields, Content-Length included, and no body (RFC 9110 9.3.2).
       if (req.method() == http::verb::head) res.body().clear();
-      log_request(req.method_string(), facts.route, res.result_int(), started, request_id, facts.account);
+      log_request(req.method_string(), req.target(), facts.route, res.result_int(), started, request_id, facts.account);
       metrics_.observe_request(facts.route, req.method_string(), res.result_int(), seconds_since(started));
       stream.expires_after(std::chrono::milliseconds(options_.write_timeout_ms));
       auto [write_ec, written] = co_await http::async_write(stream, res, net::as_tuple(net::use_awaitable));
@@ -355,21 +355,23 @@ class Server {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   }
 
-  // One line per answered request: method, route (the path template, so no id or query string of a client
-  // reaches the log), status, duration, request id (the X-Request-Id answered, and the request_id in the
-  // metadata of the events the request appended), account ("-" when no valid key came with it).
-  void log_request(std::string_view method, std::string_view route, unsigned status,
+  // One line per answered request: method, target (as sent, at most 256 bytes), route (its path template
+  // from kRoutes, what to group by), status, duration, request id (the X-Request-Id answered, and the
+  // request_id in the metadata of the events the request appended), account ("-" without a valid key).
+  void log_request(std::string_view method, std::string_view target, std::string_view route, unsigned status,
                    std::chrono::steady_clock::time_point started, const std::string& request_id,
                    std::string_view account) {
     const double duration_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
     const std::string_view method_cut = method.substr(0, 32);
+    const std::string_view target_cut = target.substr(0, 256);
     if (log_format() == LogFormat::kText) {
-      char line[512];
-      const int n = std::snprintf(line, sizeof line, "serve: %.*s %.*s %u %.1fms request_id=%s account=%.*s",
+      char line[768];
+      const int n = std::snprintf(line, sizeof line, "serve: %.*s %.*s %u %.1fms request_id=%s route=%.*s account=%.*s",
                                   static_cast<int>(method_cut.size()), method_cut.data(),
-                                  static_cast<int>(std::min<std::size_t>(route.size(), 64)), route.data(), status,
-                                  duration_ms, request_id.c_str(),
+                                  static_cast<int>(target_cut.size()), target_cut.data(), status, duration_ms,
+                                  request_id.c_str(), static_cast<int>(std::min<std::size_t>(route.size(), 64)),
+                                  route.data(),
                                   static_cast<int>(account.empty() ? 1 : std::min<std::size_t>(account.size(), 200)),
                                   account.empty() ? "-" : account.data());
       if (n > 0) access_log_.append(std::string_view(line, std::min<std::size_t>(static_cast<std::size_t>(n),
@@ -378,7 +380,7 @@ class Server {
     }
     access_log_.append(format_log_line(
         "serve", status >= 500 ? LogLevel::kError : LogLevel::kInfo, "request",
-        {LogField::str("method", method_cut), LogField::str("route", route),
+        {LogField::str("method", method_cut), LogField::str("target", target_cut), LogField::str("route", route),
          LogField::num("status", status), LogField::dbl("duration_ms", duration_ms),
          LogField::str("request_id", request_id), LogField::str("account", account.empty() ? "-" : account)}));
   }

@@ -74,7 +74,7 @@ TEST_F(Observability, JsonLogsAndOneRequestIdFromTheAnswerToTheLogLineAndTheEven
       EXPECT_TRUE(std::set<std::string>({"debug", "info", "warn", "error"}).count(string_member(doc, "level")));
       if (string_member(doc, "message") != "request") continue;
       ++request_lines;
-      for (const char* member : {"method", "route", "request_id", "account"}) {
+      for (const char* member : {"method", "target", "route", "request_id", "account"}) {
         ASSERT_TRUE(doc.HasMember(member) && doc[member].IsString()) << member;
       }
       ASSERT_TRUE(doc.HasMember("status") && doc["status"].IsInt());
@@ -88,7 +88,8 @@ TEST_F(Observability, JsonLogsAndOneRequestIdFromTheAnswerToTheLogLineAndTheEven
       }
       if (string_member(doc, "request_id") == generated) {
         found_get = true;
-        EXPECT_EQ(string_member(doc, "route"), "/records/{id}") << "the route, not the id or query of the client";
+        EXPECT_EQ(string_member(doc, "route"), "/records/{id}") << "the route template, to group by";
+        EXPECT_EQ(string_member(doc, "target"), "/records/" + id + "?min_version=1") << "the target as sent";
       }
       if (string_member(doc, "route") == "unmatched") found_unmatched = doc["status"].GetInt() == 404;
     }

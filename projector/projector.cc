@@ -39,7 +39,6 @@ constexpr const char* kHorizonHoldersStatement = "projector_horizon_holders";
 constexpr const char* kLockHoldersStatement = "projector_lock_holders";
 constexpr const char* kHaltStatement = "projector_halt";
 constexpr const char* kClearHaltStatement = "projector_clear_halt";
-constexpr const char* kNotifyProjectedStatement = "projector_notify_projected";
 
 // Committed events the projector may not read yet: they lie at or beyond the snapshot horizon, the oldest
 // transaction still open anywhere in the cluster. One index probe on (transaction_id, position).
@@ -294,7 +293,6 @@ class Projector {
     conn_->prepare(kLockHoldersStatement, kLockHoldersSql);
     conn_->prepare(kHaltStatement, kHaltSql);
     conn_->prepare(kClearHaltStatement, kClearHaltSql);
-    conn_->prepare(kNotifyProjectedStatement, std::string("SELECT pg_catalog.pg_notify('") + kProjectedChannel + "', $1)");
     conn_->prepare(kLoadRecordsStatement, std::string("SELECT ") + kCreditRecordSelect +
                                               " FROM credit_records WHERE id = ANY($1::uuid[])");
     conn_->prepare(kUpsertRecordsStatement,
@@ -302,9 +300,13 @@ class Projector {
                        kCreditRecordColumns + " FROM " + kCreditRecordsRecordset + " ON CONFLICT (id) DO UPDATE SET " +
                        kCreditRecordUpdates);
     // History only grows: one row per event, so an entry costs the same on a block's 10,000th event.
-    conn_->prepare(kInsertHistoryStatement, std::string("INSERT INTO credit_history (") + kCreditHistoryColumns +
-                                                ") SELECT " + kCreditHistoryColumns + " FROM " +
-                                                kCreditHistoryRecordset);
+    // The batch's history rows, and the notification that wakes serve's reads waiting for a version (sent at
+    // COMMIT, so a listener woken by it reads a read model at least this far), in one round trip.
+    conn_->prepare(kInsertHistoryStatement, std::string("WITH added AS (INSERT INTO credit_history (") +
+                                                kCreditHistoryColumns + ") SELECT " + kCreditHistoryColumns +
+                                                " FROM " + kCreditHistoryRecordset +
+                                                " RETURNING 1) SELECT (SELECT count(*) FROM added), "
+                                                "pg_catalog.pg_notify('" + kProjectedChannel + "', $2::text)");
     // LISTEN before the first read of the checkpoint, so no append can slip between the read and the LISTEN.
     receiver_ = std::make_unique<WakeReceiver>(*conn_);
     pqxx::work tx(*conn_, "projector_start");
@@ -431,16 +433,16 @@ class Projector {
       return violation(Status::Internal("upsert wrote " + std::to_string(written.affected_rows()) + " of " +
                                         std::to_string(changed.size()) + " credit records"));
     }
-    const pqxx::result added = tx.exec_prepared(kInsertHistoryStatement, encode_credit_history(history));
-    if (added.affected_rows() != history.size()) {
-      return violation(Status::Internal("history insert wrote " + std::to_string(added.affected_rows()) + " of " +
-                                        std::to_string(history.size()) + " entries"));
-    }
     const RecordedEvent& last = events.back();
     result.checkpoint = Checkpoint{last.transaction_id, last.position};
+    const pqxx::result added = tx.exec_prepared(kInsertHistoryStatement, encode_credit_history(history),
+                                                std::to_string(result.checkpoint.position));
+    const std::size_t added_rows = added[0][0].as<std::size_t>();
+    if (added_rows != history.size()) {
+      return violation(Status::Internal("history insert wrote " + std::to_string(added_rows) + " of " +
+                                        std::to_string(history.size()) + " entries"));
+    }
     write_checkpoint(tx, kCreditRecordsProjection, result.checkpoint, static_cast<std::int64_t>(events.size()));
-    // Sent at COMMIT, so a listener woken by it reads a read model at least this far.
-    tx.exec_prepared(kNotifyProjectedStatement, std::to_string(result.checkpoint.position));
     clear_halt_once(tx);
     tx.commit();
     halt_cleared_ = true;

@@ -294,8 +294,13 @@ class Server {
         }
         Response res = problem_response(problem, 11, false);
         res.set(http::field::connection, "close");
+        // Every answer has an id to report, even one to a request that could not be read (its own id, if it
+        // sent one, is not trusted: the head may be the part that was wrong).
+        const std::string unread_id = new_uuid_v4();
+        res.set("X-Request-Id", unread_id);
+        res.set("X-Content-Type-Options", "nosniff");
         res.prepare_payload();
-        log_request("-", "-", "unmatched", res.result_int(), started, "-", "");
+        log_request("-", "-", "unmatched", res.result_int(), started, unread_id, "");
         metrics_.observe_request("unmatched", "-", res.result_int(), seconds_since(started));
         stream.expires_after(std::chrono::milliseconds(options_.write_timeout_ms));
         co_await http::async_write(stream, res, net::as_tuple(net::use_awaitable));
@@ -305,7 +310,8 @@ class Server {
 
       Request req = parser.release();
       ++requests_in_flight_;
-      std::string request_id = sanitize_request_id(req["X-Request-Id"]);
+      // A repeated X-Request-Id is refused below (400 repeated-header); the answer gets an id of our own.
+      std::string request_id = req.count("X-Request-Id") == 1 ? sanitize_request_id(req["X-Request-Id"]) : "";
       if (request_id.empty()) request_id = new_uuid_v4();
       // A request refused for its head (repeated or missing Host, ...) is not trusted to frame the next one.
       const std::optional<Problem> bad_head = head_problem(req);

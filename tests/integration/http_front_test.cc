@@ -574,6 +574,30 @@ TEST_F(HttpFront, RepeatedSingletonHeadersAre400NamingTheField) {
   EXPECT_EQ(count_events(id, "SOLD"), 0);
 }
 
+// Every answer carries an X-Request-Id to report, those to requests that could not be read whole too (413,
+// 431, a malformed head), and a repeated X-Request-Id is answered with an id of the server's, not either one.
+TEST_F(HttpFront, EveryAnswerHasARequestIdEvenToAnUnreadableRequest) {
+  const std::string big_body(70 * 1024, 'x');
+  const std::vector<std::string> requests = {
+      "POST /register HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: mine\r\nContent-Type: application/json\r\n"
+      "Content-Length: " + std::to_string(big_body.size()) + "\r\n\r\n" + big_body,
+      "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: mine\r\nX-Pad: " + std::string(9000, 'p') + "\r\n\r\n",
+      "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: mine\r\nContent-Length: abc\r\n\r\n",
+      "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: mine\r\nX-Request-Id: theirs\r\n\r\n",
+  };
+  for (const std::string& request : requests) {
+    SCOPED_TRACE(request.substr(0, 120));
+    Fd s = connect_from("127.0.0.1", port());
+    const auto reply = roundtrip(s.fd, request);
+    ASSERT_TRUE(reply.has_value());
+    EXPECT_GE(reply->status, 400);
+    const std::string id = reply->field("X-Request-Id").value_or("");
+    EXPECT_FALSE(id.empty()) << "status " << reply->status;
+    EXPECT_NE(id, "mine");
+    EXPECT_NE(id, "theirs");
+  }
+}
+
 TEST_F(HttpFront, Http11WithoutHostIs400AndHttp10WithoutHostIsServed) {
   Fd s = connect_from("127.0.0.1", port());
   const auto missing = roundtrip(s.fd, "GET /healthz HTTP/1.1\r\n\r\n");

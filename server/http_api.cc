@@ -153,10 +153,15 @@ bool split_path(std::string_view path, std::vector<std::string_view>* segments) 
 
 Route match_route(std::string_view target) {
   Route route;
-  target = origin_form(target);
-  std::string_view path = target.substr(0, target.find('?'));
+  const std::string_view origin = origin_form(target);
+  std::string_view path = origin.substr(0, origin.find('?'));
   if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
-  if (path.empty()) return route;  // no path at all ("", "?x"): nothing to route
+  if (path.empty()) {
+    // An absolute-form target without a path ("http://h", "http://h?x") names the root (RFC 9110 4.2.3);
+    // an origin-form one without a path ("", "?x") names nothing.
+    if (origin.data() == target.data()) return route;
+    path = "/";
+  }
   std::vector<std::string_view> segments;
   if (!split_path(path, &segments)) return route;
   for (const RouteEntry& entry : kRoutes) {

@@ -35,6 +35,9 @@
 #include <string_view>
 #include <vector>
 
+#include <rapidjson/document.h>
+
+#include "eventstore/log_line.h"
 #include "tests/fuzz/fuzz_checks.h"
 
 using namespace ledger;
@@ -42,7 +45,7 @@ using namespace ledger::fuzz;
 
 namespace {
 
-constexpr std::string_view kSelectors = "RSTIPMCXEDNKAGQH";
+constexpr std::string_view kSelectors = "RSTIPMCXEDNKAGQHL";
 
 std::vector<std::string_view> split(std::string_view s, char sep, std::size_t max_parts) {
   std::vector<std::string_view> parts;
@@ -354,6 +357,34 @@ void fuzz_number_in_every_field(std::string_view input) {
   fuzz_value_in_every_field(edge_number(input));
 }
 
+// A log line in JSON (LEDGER_LOG_FORMAT=json) of any process, message and field text (a client's target,
+// account, request id): always one JSON object on one line, and text that is valid UTF-8 comes back exactly.
+void fuzz_log_line(std::string_view input) {
+  const std::size_t a = input.size() / 3, b = 2 * input.size() / 3;
+  const std::string_view process = input.substr(0, a), message = input.substr(a, b - a), target = input.substr(b);
+  set_log_format(LogFormat::kJson);
+  const std::string line = format_log_line(
+      process, LogLevel::kWarn, message,
+      {LogField::str("target", target), LogField::num("status", static_cast<std::int64_t>(input.size()) - 300),
+       LogField::dbl("duration_ms", static_cast<double>(input.size()) / 7.0)});
+  set_log_format(LogFormat::kText);
+  FUZZ_CHECK(line.find('\n') == std::string::npos && line.find('\r') == std::string::npos, "one line");
+  rapidjson::Document doc;
+  doc.Parse<rapidjson::kParseValidateEncodingFlag>(line.data(), line.size());
+  FUZZ_CHECK(!doc.HasParseError() && doc.IsObject(), "a JSON object");
+  for (const char* member : {"time", "level", "process", "message", "target"}) {
+    FUZZ_CHECK(doc.HasMember(member) && doc[member].IsString(), "string members");
+  }
+  FUZZ_CHECK(doc["status"].IsInt64() && doc["duration_ms"].IsNumber(), "number members");
+  auto same = [&](const char* member, std::string_view text) {
+    if (!ledger::fuzz::is_valid_utf8(text)) return;
+    FUZZ_CHECK(std::string_view(doc[member].GetString(), doc[member].GetStringLength()) == text, "round trip");
+  };
+  same("process", process);
+  same("message", message);
+  same("target", target);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
@@ -391,6 +422,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 'N': fuzz_number_in_every_field(input); break;
     case 'A': fuzz_apply_sequence(input); break;
     case 'G': fuzz_decode_state(input); break;
+    case 'L': fuzz_log_line(input); break;
   }
   return 0;
 }

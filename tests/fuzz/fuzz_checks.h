@@ -927,6 +927,24 @@ inline Route check_route(std::string_view target) {
       FUZZ_CHECK(path == "/records" && method == "GET" && route.id.empty(), "list route for \"%s\"",
                  printable(target).c_str());
       break;
+    case Route::Kind::kExplorer:
+      // "/", or an absolute-form target with no path at all ("http://h?x").
+      FUZZ_CHECK((path == "/" || path.empty()) && method == "GET" && route.id.empty() && !route.needs_key,
+                 "explorer route for \"%s\"",
+                 printable(target).c_str());
+      break;
+    case Route::Kind::kAsset:
+      FUZZ_CHECK(!route.id.empty() && route.id.find('/') == std::string::npos && path == "/assets/" + route.id &&
+                     method == "GET" && !route.needs_key,
+                 "asset route for \"%s\"", printable(target).c_str());
+      break;
+    case Route::Kind::kDocs:
+    case Route::Kind::kOpenApi:
+    case Route::Kind::kMetrics:
+    case Route::Kind::kVersion:
+      FUZZ_CHECK(path == route.path && method == "GET" && route.id.empty() && !route.needs_key,
+                 "public route %s for \"%s\"", route.path, printable(target).c_str());
+      break;
     case Route::Kind::kGetRecord:
     case Route::Kind::kSell:
     case Route::Kind::kRetire:

@@ -97,7 +97,7 @@ void handle(const http::request<http::string_body>& req) {
   const Route route = check_route(req.target());
   if (route.kind == Route::Kind::kUnknown) return;
   if (req.method_string() != route.method) return;
-  if (route.kind == Route::Kind::kHealth) return;
+  if (!route.needs_key) return;  // health, the pages and their files, the document, metrics, version: no input read
   if (route.kind == Route::Kind::kGetRecord || route.kind == Route::Kind::kListRecords) {
     check_query(req.target());  // history_limit / history_after, or the list's filters, limit and cursor
     if (route.kind == Route::Kind::kGetRecord) {

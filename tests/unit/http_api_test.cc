@@ -68,6 +68,8 @@ TEST(MatchRoute, TableOfTargets) {
       {"HTTP://example.org/register?x=1", Route::Kind::kRegister, "", "POST"},
       {"https://example.org/records/abc/sell", Route::Kind::kSell, "abc", "POST"},
       {"http://example.org", Route::Kind::kExplorer, "", "GET"},
+      {"http://example.org?x=/a", Route::Kind::kExplorer, "", "GET"},
+      {"http://example.org/?x=/a", Route::Kind::kExplorer, "", "GET"},
       {"http://example.org/healthz", Route::Kind::kHealth, "", "GET"},
       {"ftp://example.org/healthz", Route::Kind::kUnknown, "", ""},
   };

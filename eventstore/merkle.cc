@@ -1,0 +1,190 @@
+#include "eventstore/merkle.h"
+
+#include <openssl/evp.h>
+
+#include <memory>
+
+#include "eventstore/assert.h"
+
+namespace ledger {
+namespace {
+
+// The largest power of two smaller than n (n >= 2): the split point k of RFC 9162 2.1.1.
+std::uint64_t split_point(std::uint64_t n) {
+  LEDGER_ASSERT(n >= 2, "a tree of fewer than two leaves has no split");
+  std::uint64_t k = 1;
+  while (k < n - k) k <<= 1;  // largest power of two < n: k < n <= 2k
+  return k;
+}
+
+MerkleHash sha256_with_prefix(std::uint8_t prefix, const void* a, std::size_t a_size, const void* b,
+                              std::size_t b_size) {
+  const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  LEDGER_ASSERT(ctx != nullptr, "EVP_MD_CTX_new failed");
+  MerkleHash out;
+  unsigned int length = 0;
+  LEDGER_ASSERT(EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) == 1 &&
+                    EVP_DigestUpdate(ctx.get(), &prefix, 1) == 1 &&
+                    (a_size == 0 || EVP_DigestUpdate(ctx.get(), a, a_size) == 1) &&
+                    (b_size == 0 || EVP_DigestUpdate(ctx.get(), b, b_size) == 1) &&
+                    EVP_DigestFinal_ex(ctx.get(), out.data(), &length) == 1 && length == out.size(),
+                "SHA-256 failed");
+  return out;
+}
+
+void path(std::uint64_t m, std::span<const MerkleHash> d, std::vector<MerkleHash>* out) {
+  const std::uint64_t n = d.size();
+  if (n <= 1) return;
+  const std::uint64_t k = split_point(n);
+  if (m < k) {
+    path(m, d.subspan(0, k), out);
+    out->push_back(merkle_root(d.subspan(k)));
+  } else {
+    path(m - k, d.subspan(k), out);
+    out->push_back(merkle_root(d.subspan(0, k)));
+  }
+}
+
+void subproof(std::uint64_t m, std::span<const MerkleHash> d, bool complete, std::vector<MerkleHash>* out) {
+  const std::uint64_t n = d.size();
+  if (m == n) {
+    if (!complete) out->push_back(merkle_root(d));
+    return;
+  }
+  const std::uint64_t k = split_point(n);
+  if (m <= k) {
+    subproof(m, d.subspan(0, k), complete, out);
+    out->push_back(merkle_root(d.subspan(k)));
+  } else {
+    subproof(m - k, d.subspan(k), false, out);
+    out->push_back(merkle_root(d.subspan(0, k)));
+  }
+}
+
+}  // namespace
+
+MerkleHash merkle_leaf_hash(std::string_view leaf_data) {
+  return sha256_with_prefix(0x00, leaf_data.data(), leaf_data.size(), nullptr, 0);
+}
+
+MerkleHash merkle_node_hash(const MerkleHash& left, const MerkleHash& right) {
+  return sha256_with_prefix(0x01, left.data(), left.size(), right.data(), right.size());
+}
+
+MerkleHash merkle_empty_root() {
+  MerkleHash out;
+  unsigned int length = 0;
+  LEDGER_ASSERT(EVP_Digest("", 0, out.data(), &length, EVP_sha256(), nullptr) == 1 && length == out.size(),
+                "SHA-256 failed");
+  return out;
+}
+
+MerkleHash merkle_root(std::span<const MerkleHash> leaves) {
+  if (leaves.empty()) return merkle_empty_root();
+  if (leaves.size() == 1) return leaves[0];
+  const std::uint64_t k = split_point(leaves.size());
+  return merkle_node_hash(merkle_root(leaves.subspan(0, k)), merkle_root(leaves.subspan(k)));
+}
+
+std::vector<MerkleHash> merkle_inclusion_proof(std::span<const MerkleHash> leaves, std::uint64_t index) {
+  std::vector<MerkleHash> out;
+  if (index >= leaves.size()) return out;
+  path(index, leaves, &out);
+  return out;
+}
+
+std::vector<MerkleHash> merkle_consistency_proof(std::span<const MerkleHash> leaves, std::uint64_t first) {
+  std::vector<MerkleHash> out;
+  if (first == 0 || first >= leaves.size()) return out;
+  subproof(first, leaves, true, &out);
+  return out;
+}
+
+bool merkle_verify_inclusion(std::uint64_t index, std::uint64_t tree_size, const MerkleHash& leaf_hash,
+                             std::span<const MerkleHash> proof, const MerkleHash& root) {
+  if (index >= tree_size) return false;
+  std::uint64_t fn = index;
+  std::uint64_t sn = tree_size - 1;
+  MerkleHash r = leaf_hash;
+  for (const MerkleHash& p : proof) {
+    if (sn == 0) return false;
+    if ((fn & 1) != 0 || fn == sn) {
+      r = merkle_node_hash(p, r);
+      while ((fn & 1) == 0 && fn != 0) {
+        fn >>= 1;
+        sn >>= 1;
+      }
+    } else {
+      r = merkle_node_hash(r, p);
+    }
+    fn >>= 1;
+    sn >>= 1;
+  }
+  return sn == 0 && r == root;
+}
+
+bool merkle_verify_consistency(std::uint64_t first_size, std::uint64_t second_size, const MerkleHash& first_root,
+                               const MerkleHash& second_root, std::span<const MerkleHash> proof) {
+  if (first_size > second_size) return false;
+  if (first_size == second_size) return proof.empty() && first_root == second_root;
+  if (first_size == 0) return proof.empty();
+  if (proof.empty()) return false;
+  std::vector<MerkleHash> path_hashes;
+  // A first tree that is a complete subtree is a node of the second: its root starts the path.
+  if ((first_size & (first_size - 1)) == 0) path_hashes.push_back(first_root);
+  path_hashes.insert(path_hashes.end(), proof.begin(), proof.end());
+  std::uint64_t fn = first_size - 1;
+  std::uint64_t sn = second_size - 1;
+  while ((fn & 1) != 0) {
+    fn >>= 1;
+    sn >>= 1;
+  }
+  MerkleHash fr = path_hashes[0];
+  MerkleHash sr = path_hashes[0];
+  for (std::size_t i = 1; i < path_hashes.size(); ++i) {
+    const MerkleHash& c = path_hashes[i];
+    if (sn == 0) return false;
+    if ((fn & 1) != 0 || fn == sn) {
+      fr = merkle_node_hash(c, fr);
+      sr = merkle_node_hash(c, sr);
+      while ((fn & 1) == 0 && fn != 0) {
+        fn >>= 1;
+        sn >>= 1;
+      }
+    } else {
+      sr = merkle_node_hash(sr, c);
+    }
+    fn >>= 1;
+    sn >>= 1;
+  }
+  return sn == 0 && fr == first_root && sr == second_root;
+}
+
+std::string merkle_hex(const MerkleHash& hash) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(64);
+  for (const std::uint8_t b : hash) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
+bool merkle_from_hex(std::string_view hex, MerkleHash* out) {
+  if (hex.size() != 64) return false;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (std::size_t i = 0; i < 32; ++i) {
+    const int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    (*out)[i] = static_cast<std::uint8_t>(hi << 4 | lo);
+  }
+  return true;
+}
+
+}  // namespace ledger

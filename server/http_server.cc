@@ -162,7 +162,7 @@ class Server {
     net::signal_set signals(io_, SIGINT, SIGTERM);
     signals.async_wait([this, &acceptor](const beast::error_code& error, int signal_number) {
       if (error) return;
-      log_line("serve: signal " + std::to_string(signal_number) + ", finishing in-flight requests");
+      log_line(LogLevel::kInfo, "signal " + std::to_string(signal_number) + ", finishing in-flight requests");
       stopping_ = true;
       beast::error_code ignored;
       acceptor.close(ignored);
@@ -194,7 +194,7 @@ class Server {
       co_await timer.async_wait(net::use_awaitable);
     }
     if (requests_in_flight_.load() > 0) {
-      log_line("serve: " + std::to_string(requests_in_flight_.load()) + " requests still in flight after " +
+      log_line(LogLevel::kWarn, std::to_string(requests_in_flight_.load()) + " requests still in flight after " +
                std::to_string(options_.shutdown_grace_ms) + " ms, stopping anyway");
     }
     io_.stop();
@@ -206,7 +206,7 @@ class Server {
       if (ec) {
         if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
         // Out of descriptors and the like: pause rather than spin, then keep serving.
-        log_line("serve: accept failed: " + ec.message());
+        log_line(LogLevel::kWarn, "accept failed: " + ec.message());
         net::steady_timer timer(io_, std::chrono::milliseconds(50));
         co_await timer.async_wait(net::use_awaitable);
         continue;
@@ -230,7 +230,7 @@ class Server {
                       try {
                         std::rethrow_exception(e);
                       } catch (const std::exception& ex) {
-                        log_line(std::string("serve: session ended by exception: ") + ex.what());
+                        log_line(LogLevel::kError, std::string("session ended by exception: ") + ex.what());
                       }
                     });
     }
@@ -393,10 +393,7 @@ class Server {
 
   // Everything the server says while serving goes through the access log's thread: an Asio thread
   // never waits for stderr.
-  // `line` is "serve: <message>" (the text format's own prefix); in JSON the message goes without it.
-  void log_line(const std::string& line, LogLevel level = LogLevel::kInfo) {
-    std::string_view message = line;
-    if (message.rfind("serve: ", 0) == 0) message.remove_prefix(7);
+  void log_line(LogLevel level, std::string_view message) {
     access_log_.append(format_log_line("serve", level, message));
   }
 
@@ -681,7 +678,7 @@ class Server {
       case RecordLookup::Kind::kInternal:
         break;
     }
-    log_line("serve: record lookup failed: " + out->detail);
+    log_line(LogLevel::kError, "record lookup failed: " + out->detail);
     *failure = problem_response({500, "internal-error", "Internal error", "the record could not be read"}, version,
                                 true);
     co_return;
@@ -992,7 +989,7 @@ class Server {
 
     using Kind = CreditCommandResult::Kind;
     if (result.kind == Kind::kInternal) {
-      log_line("serve: command failed request_id=" + request_id + ": " + result.detail);
+      log_line(LogLevel::kError, "command failed request_id=" + request_id + ": " + result.detail);
     }
     const bool replayed = result.kind == Kind::kReplayed;
     const StoredResponse answer = replayed ? *result.replayed : command_response(result);

@@ -469,7 +469,7 @@ class Server {
 
   // What the request log says of a request beyond its head: its route and who sent it.
   struct RequestFacts {
-    std::string route = "unmatched";
+    std::string_view route = "unmatched";  // a kRoutes path: static storage, no copy per request
     std::string account;
   };
 

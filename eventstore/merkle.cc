@@ -61,7 +61,82 @@ void subproof(std::uint64_t m, std::span<const MerkleHash> d, bool complete, std
   }
 }
 
+// PATH and SUBPROOF over ranges: the same recursion as above, emitting [offset + a, offset + b) instead of
+// hashing it.
+void path_ranges(std::uint64_t m, std::uint64_t offset, std::uint64_t n, std::vector<MerkleRange>* out) {
+  if (n <= 1) return;
+  const std::uint64_t k = split_point(n);
+  if (m < k) {
+    path_ranges(m, offset, k, out);
+    out->push_back({offset + k, offset + n});
+  } else {
+    path_ranges(m - k, offset + k, n - k, out);
+    out->push_back({offset, offset + k});
+  }
+}
+
+void subproof_ranges(std::uint64_t m, std::uint64_t offset, std::uint64_t n, bool complete,
+                     std::vector<MerkleRange>* out) {
+  if (m == n) {
+    if (!complete) out->push_back({offset, offset + n});
+    return;
+  }
+  const std::uint64_t k = split_point(n);
+  if (m <= k) {
+    subproof_ranges(m, offset, k, complete, out);
+    out->push_back({offset + k, offset + n});
+  } else {
+    subproof_ranges(m - k, offset + k, n - k, false, out);
+    out->push_back({offset, offset + k});
+  }
+}
+
 }  // namespace
+
+std::vector<MerkleRange> merkle_inclusion_ranges(std::uint64_t index, std::uint64_t tree_size) {
+  std::vector<MerkleRange> out;
+  if (index >= tree_size) return out;
+  path_ranges(index, 0, tree_size, &out);
+  return out;
+}
+
+std::vector<MerkleRange> merkle_consistency_ranges(std::uint64_t first, std::uint64_t tree_size) {
+  std::vector<MerkleRange> out;
+  if (first == 0 || first >= tree_size) return out;
+  subproof_ranges(first, 0, tree_size, true, &out);
+  return out;
+}
+
+std::vector<MerkleNodeId> merkle_range_nodes(const MerkleRange& range) {
+  std::vector<MerkleNodeId> out;
+  std::uint64_t begin = range.begin;
+  while (begin < range.end) {
+    // The largest complete subtree starting at `begin` that fits: aligned to its own size.
+    int level = 0;
+    while (level < 62) {
+      const std::uint64_t size = std::uint64_t{1} << (level + 1);
+      if ((begin & (size - 1)) != 0 || begin + size > range.end) break;
+      ++level;
+    }
+    out.push_back({level, begin >> level});
+    begin += std::uint64_t{1} << level;
+  }
+  return out;
+}
+
+MerkleHash merkle_fold_range(std::span<const MerkleHash> node_hashes) {
+  if (node_hashes.empty()) return merkle_empty_root();
+  MerkleHash hash = node_hashes.back();
+  for (std::size_t i = node_hashes.size() - 1; i-- > 0;) hash = merkle_node_hash(node_hashes[i], hash);
+  return hash;
+}
+
+bool MerkleFrontier::reset(std::uint64_t size, std::vector<MerkleHash> node_hashes) {
+  if (merkle_range_nodes({0, size}).size() != node_hashes.size()) return false;
+  size_ = size;
+  hashes_ = std::move(node_hashes);
+  return true;
+}
 
 MerkleHash merkle_leaf_hash(std::string_view leaf_data) {
   return sha256_with_prefix(0x00, leaf_data.data(), leaf_data.size(), nullptr, 0);

@@ -39,7 +39,12 @@ struct Problem {
 struct Route {
   enum class Kind {
     kRegister, kSell, kRetire, kCancel, kGetRecord, kListRecords, kHealth,
-    kExplorer, kAsset, kDocs, kOpenApi, kMetrics, kVersion, kUnknown
+    kExplorer, kAsset, kDocs, kOpenApi, kMetrics, kVersion,
+    // The verifiable log (docs/audit.md).
+    kLogCheckpoint, kLogPublicKey, kLogConsistency, kLogLeaves, kRecordProof, kEvents,
+    // Retirement certificates.
+    kCertificate, kCertificateProof,
+    kUnknown
   };
   Kind kind = Kind::kUnknown;
   std::string id;             // the {id} (or {name}) path segment as sent, for the routes that have one
@@ -66,6 +71,8 @@ inline constexpr RouteEntry kRoutes[] = {
     {"/records/{id}", "GET", Route::Kind::kGetRecord, false, true},
     {"/record/{id}", "GET", Route::Kind::kGetRecord, false, true},  // the prototype's spelling
     {"/records", "GET", Route::Kind::kListRecords, false, true},
+    {"/records/{id}/certificate", "GET", Route::Kind::kCertificate, false, true},
+    {"/records/{id}/certificate.proof", "GET", Route::Kind::kCertificateProof, false, true},
     {"/healthz", "GET", Route::Kind::kHealth, false, false},
     {"/", "GET", Route::Kind::kExplorer, false, false},         // the explorer page
     {"/assets/{name}", "GET", Route::Kind::kAsset, false, false},  // the pages' scripts, styles, images
@@ -73,6 +80,12 @@ inline constexpr RouteEntry kRoutes[] = {
     {"/openapi.json", "GET", Route::Kind::kOpenApi, false, false},
     {"/metrics", "GET", Route::Kind::kMetrics, false, false},   // Prometheus text format
     {"/version", "GET", Route::Kind::kVersion, false, false},
+    {"/log/checkpoint", "GET", Route::Kind::kLogCheckpoint, false, true},
+    {"/log/public-key", "GET", Route::Kind::kLogPublicKey, false, true},
+    {"/log/consistency", "GET", Route::Kind::kLogConsistency, false, true},
+    {"/log/leaves", "GET", Route::Kind::kLogLeaves, false, true},
+    {"/records/{id}/proof", "GET", Route::Kind::kRecordProof, false, true},
+    {"/events", "GET", Route::Kind::kEvents, false, true},
 };
 
 // True for the routes of kRoutes marked `command`.

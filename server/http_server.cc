@@ -501,10 +501,21 @@ class Server {
     facts->account = auth.actor.account;
 
     switch (route.kind) {
+      // The verifiable log: any valid key.
+      case Route::Kind::kLogCheckpoint:
+      case Route::Kind::kLogPublicKey:
+      case Route::Kind::kLogConsistency:
+      case Route::Kind::kLogLeaves:
+      case Route::Kind::kRecordProof:
+      case Route::Kind::kEvents:
+        co_return co_await handle_log(req, route, version);
       case Route::Kind::kGetRecord:
         co_return co_await handle_get_record(req, route, version);  // every role may read
       case Route::Kind::kListRecords:
         co_return co_await handle_list_records(req, version);
+      case Route::Kind::kCertificate:
+      case Route::Kind::kCertificateProof:
+        co_return co_await handle_certificate(req, route, version);
       case Route::Kind::kRegister:
       case Route::Kind::kSell:
       case Route::Kind::kRetire:
@@ -785,6 +796,13 @@ class Server {
     co_return res;
   }
 
+  // GET /log/*, /records/{id}/proof and /events (docs/audit.md).
+  net::awaitable<Response> handle_log(const Request& req, const Route& route, unsigned version) {
+    (void)req;
+    (void)route;
+    co_return problem_response({501, "not-implemented", "Not implemented", "not yet"}, version, true);
+  }
+
   net::awaitable<Response> handle_list_records(const Request& req, unsigned version) {
     const auto params = parse_query(req.target());
     if (!params.has_value()) co_return bad_parameter("query", "is malformed or repeats a parameter", version);
@@ -848,6 +866,13 @@ class Server {
       res.set(http::field::link, "<" + next + ">; rel=\"next\"");
     }
     co_return res;
+  }
+
+  // GET /records/{id}/certificate (HTML, ?format=pdf) and /records/{id}/certificate.proof.
+  net::awaitable<Response> handle_certificate(const Request& req, const Route& route, unsigned version) {
+    (void)req;
+    (void)route;
+    co_return problem_response({501, "not-implemented", "Not implemented", "not yet"}, version, true);
   }
 
   static std::string percent_encode(const std::string& text) {

@@ -25,6 +25,9 @@
 #include "eventstore/database.h"
 #include "eventstore/log_line.h"
 #include "eventstore/migrator.h"
+#include "eventstore/signed_note.h"
+#include "eventstore/signing_key_file.h"
+#include "projector/log_sealer.h"
 #include "projector/projector.h"
 #include "projector/projector_metrics.h"
 #include "projector/rebuild.h"
@@ -59,6 +62,7 @@ constexpr const char* kUsage =
     "  rebuild   replay the whole event log into a fresh read model\n"
     "  keys      create, list and revoke API keys (keys create --account NAME --role ROLE)\n"
     "  registries bind, unbind and list the registries issuer accounts may register under\n"
+    "  signing-key create the log's checkpoint signing key, or print its public key\n"
     "\n"
     "Every command reads DATABASE_URL (a libpq URI or key=value string) and LEDGER_LOG_FORMAT (text or json,\n"
     "default text: one JSON object per line on stderr); `carbon-ledger <command> --help` lists the rest.\n";
@@ -132,6 +136,24 @@ constexpr const char* kProjectHelp =
     "                                Set explicitly, a port it cannot listen on refuses to start; the default\n"
     "                                one only logs a warning and projects without metrics\n"
     "  LEDGER_PROJECTOR_METRICS_ADDRESS  loopback address it listens on (default 127.0.0.1)\n"
+    "  LEDGER_SIGNING_KEY_FILE       the log's signing key (carbon-ledger signing-key create). Set, project also\n"
+    "                                seals the verifiable log: every event a leaf, signed checkpoints\n"
+    "                                (docs/audit.md). Unset: the log is not sealed (a warning says so)\n"
+    "  LEDGER_CHECKPOINT_INTERVAL_MS longest wait before new events are sealed under a signed checkpoint\n"
+    "                                (default 1000; 10..3600000)\n"
+    LEDGER_COMMON_ENV_HELP;
+
+constexpr const char* kSigningKeyHelp =
+    "usage: carbon-ledger signing-key create [--name NAME] [--file PATH]\n"
+    "       carbon-ledger signing-key public [--file PATH]\n"
+    "\n"
+    "create  writes a new Ed25519 key for the log's checkpoints to PATH (default LEDGER_SIGNING_KEY_FILE),\n"
+    "        mode 600, never overwriting a file; NAME is the log's origin line (default\n"
+    "        carbon-ledger.local/log). Prints the public (verifier) key for auditors to pin.\n"
+    "public  prints the verifier key of the key in PATH: \"<name>+<key id>+<key>\" (as GET /log/public-key)\n"
+    "\n"
+    "environment:\n"
+    "  LEDGER_SIGNING_KEY_FILE       default PATH\n"
     LEDGER_COMMON_ENV_HELP;
 
 constexpr const char* kRebuildHelp =
@@ -505,6 +527,28 @@ int cmd_serve() {
   return ledger::run_server(options);
 }
 
+// LEDGER_SIGNING_KEY_FILE, or nullopt; *failed when it is set but unusable.
+std::optional<ledger::LogSealerOptions> sealer_options_from_env(const std::string& database_url, bool* failed) {
+  *failed = false;
+  const char* path = std::getenv("LEDGER_SIGNING_KEY_FILE");
+  const long long interval_ms = env_integer("LEDGER_CHECKPOINT_INTERVAL_MS", 1000, ledger::kCheckpointIntervalMsMin,
+                                            ledger::kCheckpointIntervalMsMax);
+  if (path == nullptr || *path == '\0') {
+    log_linef("projector", ledger::LogLevel::kWarn,
+              "LEDGER_SIGNING_KEY_FILE is not set: the verifiable log is not sealed (no leaves, no checkpoints)");
+    return std::nullopt;
+  }
+  ledger::LogSealerOptions options;
+  options.database_url = database_url;
+  options.checkpoint_interval_ms = static_cast<int>(interval_ms);
+  if (const ledger::Status read = ledger::read_signing_key_file(path, &options.signer); !read.ok()) {
+    log_linef("projector", ledger::LogLevel::kError, "refusing to start: %s", read.message().c_str());
+    *failed = true;
+    return std::nullopt;
+  }
+  return options;
+}
+
 int cmd_project() {
   ledger::ProjectorOptions options;
   options.database_url = require_database_url();
@@ -522,6 +566,10 @@ int cmd_project() {
   if (const char* address = std::getenv("LEDGER_PROJECTOR_METRICS_ADDRESS"); address != nullptr && *address != '\0') {
     metrics_options.address = address;
   }
+  bool sealer_failed = false;
+  const std::optional<ledger::LogSealerOptions> sealer_options =
+      sealer_options_from_env(options.database_url, &sealer_failed);
+  if (sealer_failed) return 2;
   if (!schema_ready("project", options.database_url)) return 1;
   ledger::ProjectorStats stats;
   options.stats = &stats;
@@ -541,9 +589,57 @@ int cmd_project() {
                                 listening.message());
     }
   }
+  // The sealer runs beside the projector on a thread and session of its own; a sealer that must halt (the
+  // stored log disagrees with its checkpoints) stops the whole process, so it is noticed.
+  std::thread sealer_thread;
+  std::atomic<int> sealer_code{0};
+  if (sealer_options) {
+    sealer_thread = std::thread([&sealer_options, &sealer_code] {
+      const int code = ledger::run_log_sealer(*sealer_options, g_stop_requested);
+      sealer_code.store(code);
+      if (code != 0) g_stop_requested.store(true);
+    });
+  }
   const int code = ledger::run_projector(options, g_stop_requested);
+  g_stop_requested.store(true);
+  if (sealer_thread.joinable()) sealer_thread.join();
   endpoint.stop();
-  return code;
+  return code != 0 ? code : sealer_code.load();
+}
+
+int cmd_signing_key(const Args& args) {
+  if (args.empty()) return usage_error(kSigningKeyHelp, "signing-key needs create or public");
+  const std::string action = args[0];
+  std::string name = "carbon-ledger.local/log";
+  std::string path;
+  if (const char* env = std::getenv("LEDGER_SIGNING_KEY_FILE"); env != nullptr) path = env;
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--file" && i + 1 < args.size()) path = args[++i];
+    else if (action == "create" && args[i] == "--name" && i + 1 < args.size()) name = args[++i];
+    else return usage_error(kSigningKeyHelp, "unknown argument '" + args[i] + "'");
+  }
+  if (path.empty()) return usage_error(kSigningKeyHelp, "no key file: pass --file PATH or set LEDGER_SIGNING_KEY_FILE");
+  ledger::NoteSigner signer;
+  if (action == "create") {
+    if (const ledger::Status made = ledger::generate_note_signer(name, &signer); !made.ok()) {
+      return usage_error(kSigningKeyHelp, "--name: " + made.message());
+    }
+    if (const ledger::Status written = ledger::write_signing_key_file(path, signer); !written.ok()) {
+      std::fprintf(stderr, "carbon-ledger signing-key: %s\n", written.message().c_str());
+      return 1;
+    }
+    log_linef("signing-key", ledger::LogLevel::kInfo, "wrote a new signing key to %s (mode 600); its public key:",
+              path.c_str());
+  } else if (action == "public") {
+    if (const ledger::Status read = ledger::read_signing_key_file(path, &signer); !read.ok()) {
+      std::fprintf(stderr, "carbon-ledger signing-key: %s\n", read.message().c_str());
+      return 1;
+    }
+  } else {
+    return usage_error(kSigningKeyHelp, "signing-key needs create or public, not '" + action + "'");
+  }
+  std::printf("%s\n", ledger::format_verifier_key(signer.verifier).c_str());
+  return 0;
 }
 
 int cmd_rebuild() {
@@ -593,6 +689,7 @@ int main(int argc, char** argv) {
       {"rebuild", kRebuildHelp, cmd_rebuild, nullptr},
       {"keys", kKeysHelp, nullptr, cmd_keys},
       {"registries", kRegistriesHelp, nullptr, cmd_registries},
+      {"signing-key", kSigningKeyHelp, nullptr, cmd_signing_key},
   };
   for (const Subcommand& sub : subcommands) {
     if (command != sub.name) continue;

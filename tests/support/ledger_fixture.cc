@@ -1,5 +1,8 @@
 #include "tests/support/ledger_fixture.h"
 
+#include "eventstore/signed_note.h"
+#include "eventstore/signing_key_file.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -154,6 +157,14 @@ void LedgerFixture::SetUp() {
     FAIL() << e.what();
   }
   set_default_api_key(admin_key_);
+  {
+    NoteSigner signer;
+    ASSERT_TRUE(generate_note_signer("carbon-ledger.test/log", &signer).ok());
+    signing_key_file_ = work_dir_ + "/signing.key";
+    const Status written = write_signing_key_file(signing_key_file_, signer);
+    ASSERT_TRUE(written.ok()) << written.ToString();
+    verifier_key_ = format_verifier_key(signer.verifier);
+  }
   if (start_services_in_setup_) {
     start_serve();
     start_projector();
@@ -228,6 +239,10 @@ Environment LedgerFixture::ledger_env(const std::string& command) const {
   // Free ports only: a developer's `make run` may hold the defaults.
   Environment env{{"DATABASE_URL", role_url(role_for_command(command))}, {"LEDGER_HTTP_PORT", "0"},
                   {"LEDGER_PROJECTOR_METRICS_PORT", "0"}};
+  if (!signing_key_file_.empty()) {
+    env.emplace_back("LEDGER_SIGNING_KEY_FILE", signing_key_file_);
+    env.emplace_back("LEDGER_CHECKPOINT_INTERVAL_MS", "100");
+  }
   env.insert(env.end(), extra_env_.begin(), extra_env_.end());
   return env;
 }

@@ -95,6 +95,11 @@ class LedgerFixture : public ::testing::Test {
   Environment ledger_env(const std::string& command = "serve") const;
   // More environment for every process the fixture starts from now on (e.g. LEDGER_LOG_FORMAT=json).
   Environment extra_env_;
+  // The log's signing key, made in SetUp in work_dir (mode 600); every process gets LEDGER_SIGNING_KEY_FILE
+  // (so project seals the log) and LEDGER_CHECKPOINT_INTERVAL_MS=100. Clear signing_key_file_ before
+  // starting the projector for one that does not seal.
+  std::string signing_key_file_;
+  std::string verifier_key_;        // its public key, as GET /log/public-key answers
   void start_serve();               // throws when it does not come up within kStartTimeout
   int stop_serve();                 // SIGTERM; returns the wait status (SIGKILL after kStopTimeout)
   void start_projector();

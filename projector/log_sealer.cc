@@ -1,0 +1,252 @@
+#include "projector/log_sealer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "eventstore/database.h"
+#include "eventstore/event_store.h"
+#include "eventstore/log_line.h"
+#include "eventstore/merkle_log.h"
+#include "projector/projector.h"
+
+namespace ledger {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr int kBackoffMinMs = 100;
+constexpr int kStopCheckIntervalMs = 100;
+constexpr std::size_t kHaltReasonMaxBytes = 2000;
+
+void log_line(LogLevel level, const std::string& message) { log_to_stderr("sealer", level, message); }
+
+bool lost_connection(const std::exception& e) {
+  return is_connection_failure(e) || dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr ||
+         dynamic_cast<const pqxx::statement_completion_unknown*>(&e) != nullptr;
+}
+
+void sleep_unless_stopped(int ms, const std::atomic<bool>& stop_requested) {
+  const auto deadline = SteadyClock::now() + std::chrono::milliseconds(ms);
+  while (!stop_requested.load()) {
+    const auto now = SteadyClock::now();
+    if (now >= deadline) return;
+    std::this_thread::sleep_for(
+        std::min<SteadyClock::duration>(deadline - now, std::chrono::milliseconds(kStopCheckIntervalMs)));
+  }
+}
+
+struct SealResult {
+  enum class Kind { kNothingNew, kLockBusy, kSealed, kHalt };
+  Kind kind = Kind::kNothingNew;
+  std::size_t leaves = 0;
+  bool full = false;
+  std::string halt_reason;
+};
+
+class Sealer {
+ public:
+  Sealer(const LogSealerOptions& options, const std::atomic<bool>& stop_requested)
+      : options_(options),
+        stop_requested_(stop_requested),
+        stats_(options.stats != nullptr ? *options.stats : own_stats_),
+        verifier_key_(format_verifier_key(options.signer.verifier)) {}
+
+  int run() {
+    log_line(LogLevel::kInfo, "sealing the log as " + verifier_key_ + " every " +
+             std::to_string(options_.checkpoint_interval_ms) + " ms while new events exist");
+    int backoff_ms = 0;
+    bool busy_logged = false;
+    while (!stop_requested_.load()) {
+      try {
+        if (conn_ == nullptr) connect();
+        const SealResult result = seal_once();
+        backoff_ms = 0;
+        switch (result.kind) {
+          case SealResult::Kind::kHalt:
+            log_line(LogLevel::kError, "FATAL: not extending the log: " + result.halt_reason);
+            record_halt(result.halt_reason);
+            return 1;
+          case SealResult::Kind::kLockBusy:
+            if (!busy_logged) log_line(LogLevel::kWarn, "another sealer holds the log's lock; waiting");
+            busy_logged = true;
+            break;
+          case SealResult::Kind::kSealed:
+            busy_logged = false;
+            if (result.full) continue;  // more are waiting: seal them now
+            break;
+          case SealResult::Kind::kNothingNew:
+            busy_logged = false;
+            break;
+        }
+        sleep_unless_stopped(options_.checkpoint_interval_ms, stop_requested_);
+      } catch (const std::exception& e) {
+        backoff_ms = backoff_ms == 0 ? kBackoffMinMs : std::min(backoff_ms * 2, options_.reconnect_backoff_max_ms);
+        if (lost_connection(e)) {
+          conn_.reset();
+          frontier_.reset();
+        }
+        log_line(LogLevel::kWarn, "sealing failed, retrying in " + std::to_string(backoff_ms) + " ms: " + single_line(e.what()));
+        sleep_unless_stopped(backoff_ms, stop_requested_);
+      }
+    }
+    log_line(LogLevel::kInfo, "stopped at tree size " + std::to_string(stats_.tree_size.load()));
+    return 0;
+  }
+
+ private:
+  void connect() {
+    conn_ = open_connection(options_.database_url, DatabaseLimits{});
+    // Leaves derive deterministically from the durable log and Ed25519 signatures are deterministic, so a seal
+    // lost in a crash is remade identical: no need to wait for its WAL flush.
+    pqxx::nontransaction(*conn_).exec("SET synchronous_commit = off");
+    frontier_.reset();
+  }
+
+  SealResult seal_once() {
+    SealResult result;
+    pqxx::work tx(*conn_, "log_sealer");
+    const std::string horizon = read_horizon(tx);  // before any write (see the projector's batch)
+    if (tx.exec_params(kLockCheckpointSkipLockedSql, std::string(kMerkleLogProjection)).empty()) {
+      result.kind = SealResult::Kind::kLockBusy;
+      return result;
+    }
+    const Checkpoint after = read_checkpoint(tx, kMerkleLogProjection);
+    const std::vector<RecordedEvent> events = read_events_after(tx, after, horizon, options_.batch_size_max);
+    if (events.empty()) {
+      clear_halt_once(tx);
+      tx.commit();
+      halt_cleared_ = true;
+      return result;
+    }
+    const std::int64_t size = read_log_size(tx);
+    const std::optional<StoredCheckpoint> last = read_latest_log_checkpoint(tx);
+    if ((last ? last->tree_size : 0) != size) {
+      return halt("the log holds " + std::to_string(size) + " leaves but its last checkpoint covers " +
+                  std::to_string(last ? last->tree_size : 0));
+    }
+    if (!frontier_ || frontier_->size() != static_cast<std::uint64_t>(size)) {
+      MerkleFrontier loaded;
+      Status s = read_log_frontier(tx, static_cast<std::uint64_t>(size), &loaded);
+      if (!s.ok()) return halt("cannot read the tree's right edge: " + s.ToString());
+      frontier_ = std::move(loaded);
+    }
+    if (last && frontier_->root() != last->root_hash) {
+      return halt("the stored tree of " + std::to_string(size) + " leaves has root " + merkle_hex(frontier_->root()) +
+                  ", its signed checkpoint says " + merkle_hex(last->root_hash));
+    }
+    MerkleFrontier grown = *frontier_;
+    std::vector<LogLeaf> leaves;
+    leaves.reserve(events.size());
+    std::vector<std::pair<MerkleNodeId, MerkleHash>> nodes;
+    nodes.reserve(events.size());
+    for (const RecordedEvent& e : events) {
+      LogLeaf leaf;
+      leaf.leaf_index = static_cast<std::int64_t>(grown.size());
+      leaf.position = e.position;
+      Status s = log_leaf_data(e, &leaf.leaf_data);
+      if (!s.ok()) {
+        return halt("event at position " + std::to_string(e.position) + " (stream " + e.stream_id + " version " +
+                    std::to_string(e.stream_version) + ") cannot be a leaf: " + s.message());
+      }
+      leaf.leaf_hash = merkle_leaf_hash(leaf.leaf_data);
+      grown.append(leaf.leaf_hash, [&nodes](const MerkleNodeId& id, const MerkleHash& hash) { nodes.emplace_back(id, hash); });
+      leaves.push_back(std::move(leaf));
+    }
+    write_log_leaves(tx, leaves, nodes);
+
+    // The new tree must extend the last signed one: checked from the stored nodes, as an auditor would.
+    const MerkleHash root = grown.root();
+    if (last) {
+      std::vector<MerkleHash> proof;
+      Status s = log_consistency_proof(tx, static_cast<std::uint64_t>(last->tree_size), grown.size(), &proof);
+      if (!s.ok()) return halt("cannot prove the new tree consistent: " + s.ToString());
+      if (!merkle_verify_consistency(static_cast<std::uint64_t>(last->tree_size), grown.size(), last->root_hash, root,
+                                     proof)) {
+        return halt("the tree of " + std::to_string(grown.size()) + " leaves is not consistent with the checkpoint of " +
+                    std::to_string(last->tree_size));
+      }
+    }
+    StoredCheckpoint checkpoint;
+    checkpoint.tree_size = static_cast<std::int64_t>(grown.size());
+    checkpoint.root_hash = root;
+    checkpoint.note = sign_note(options_.signer, format_checkpoint_body({options_.signer.verifier.name, grown.size(), root}));
+    checkpoint.verifier_key = verifier_key_;
+    checkpoint.last_event = Checkpoint{events.back().transaction_id, events.back().position};
+    write_log_checkpoint(tx, checkpoint);
+    write_checkpoint(tx, kMerkleLogProjection, checkpoint.last_event, static_cast<std::int64_t>(events.size()));
+    clear_halt_once(tx);
+    tx.commit();
+    halt_cleared_ = true;
+
+    frontier_ = std::move(grown);
+    stats_.tree_size.store(checkpoint.tree_size);
+    stats_.checkpoints.fetch_add(1);
+    result.kind = SealResult::Kind::kSealed;
+    result.leaves = events.size();
+    result.full = events.size() == options_.batch_size_max;
+    return result;
+  }
+
+  // A halt an earlier run recorded ends with this process's first committed seal (the log checked out).
+  void clear_halt_once(pqxx::work& tx) {
+    if (halt_cleared_) return;
+    tx.exec_params("UPDATE projection_checkpoints SET halted_reason = NULL, halted_at = NULL"
+                   " WHERE projection_name = $1 AND halted_reason IS NOT NULL",
+                   std::string(kMerkleLogProjection));
+  }
+
+  SealResult halt(std::string reason) {
+    SealResult r;
+    r.kind = SealResult::Kind::kHalt;
+    r.halt_reason = std::move(reason);
+    return r;  // the caller's transaction rolls back: nothing of this seal is written
+  }
+
+  void record_halt(const std::string& reason) {
+    try {
+      pqxx::work tx(*conn_, "log_sealer_halt");
+      tx.exec_params("UPDATE projection_checkpoints SET halted_reason = $2, halted_at = clock_timestamp()"
+                     " WHERE projection_name = $1",
+                     std::string(kMerkleLogProjection), "sealer: " + reason.substr(0, kHaltReasonMaxBytes));
+      tx.commit();
+    } catch (const std::exception& e) {
+      log_line(LogLevel::kError, "could not record the halt: " + single_line(e.what()));
+    }
+  }
+
+  const LogSealerOptions options_;
+  const std::atomic<bool>& stop_requested_;
+  LogSealerStats own_stats_;
+  LogSealerStats& stats_;
+  const std::string verifier_key_;
+  std::unique_ptr<pqxx::connection> conn_;
+  std::optional<MerkleFrontier> frontier_;  // of the tree as last committed, to append without reading it
+  bool halt_cleared_ = false;
+};
+
+}  // namespace
+
+int run_log_sealer(const LogSealerOptions& options, const std::atomic<bool>& stop_requested) {
+  if (options.database_url.empty() || options.checkpoint_interval_ms < kCheckpointIntervalMsMin ||
+      options.checkpoint_interval_ms > kCheckpointIntervalMsMax || options.batch_size_max < 1 ||
+      options.batch_size_max > kSealBatchSizeMax || !valid_note_key_name(options.signer.verifier.name)) {
+    log_line(LogLevel::kError, "invalid sealer options");
+    return 2;
+  }
+  try {
+    Sealer sealer(options, stop_requested);
+    return sealer.run();
+  } catch (const std::exception& e) {
+    log_line(LogLevel::kError, std::string("FATAL: unexpected error: ") + single_line(e.what()));
+    return 1;
+  }
+}
+
+}  // namespace ledger

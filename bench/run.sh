@@ -24,6 +24,8 @@
 #   BENCH_LAG_SAMPLES [200]     lag samples to take in that time (bench/lag_probe.py; bench/fsync_probe.py times
 #                               the disk's fdatasync on the same filesystem during the same run)
 #   BENCH_REBUILD_CREDITS [333334]   credits x 3 events seeded for the rebuild figure
+#   BENCH_VERIFY_CREDITS [333334]    credits x 3 events seeded and sealed for the verify figure (events/s of
+#                               `carbon-ledger verify` over the whole log, median of BENCH_RUNS runs; logged)
 #   BENCH_REPORT [docs/benchmarks.md] where to write the results ("" = do not write)
 #   BENCH_KEEP_LOGS [0]         1 = copy the work directory's logs (and PostgreSQL's) to /tmp/ledger-bench-logs.<date>/ first
 #   BENCH_FIGURES [register retire get lag partial hot carve10k rebuild]   the rows to measure (separated by
@@ -75,7 +77,7 @@ CARVES=$(int_env BENCH_CARVES 10000 1)
 CARVE_SAMPLES=$(int_env BENCH_CARVE_SAMPLES 100 1)
 ((CARVES >= CARVE_SAMPLES && BLOCK_UNITS > CARVES + CARVE_SAMPLES)) \
   || die "need BENCH_CARVES >= BENCH_CARVE_SAMPLES and BENCH_BLOCK_UNITS > BENCH_CARVES + BENCH_CARVE_SAMPLES"
-KNOWN_FIGURES="register retire get lag partial hot carve10k rebuild"
+KNOWN_FIGURES="register retire get lag partial hot carve10k rebuild verify"
 FIGURES=${BENCH_FIGURES-$KNOWN_FIGURES}
 FIGURES=${FIGURES//,/ }
 declare -A RUN_FIGURE=()
@@ -523,6 +525,48 @@ for ((run = 1; run <= RUNS; run++)); do
     >"$WORK/rebuild-base-$run.out" 2>&1 || { cat "$WORK/rebuild-base-$run.out" >&2; die "COPY baseline failed"; }
   add_result --figure rebuild --side baseline --run "$run" --copy "$WORK/rebuild-base-$run.out" --rows "$EVENTS"
 done
+fi
+
+# ------------------------------------------------------------------------------------------ verify
+# `carbon-ledger verify` over a sealed log: seeded with SQL into the rebuild database (when the rebuild row did
+# not already), sealed by `carbon-ledger project` with a signing key, then timed.
+if runs verify; then
+VERIFY_CREDITS=$(int_env BENCH_VERIFY_CREDITS 333334 1)
+if ! runs rebuild; then
+  log "verify: seeding $VERIFY_CREDITS credits x 3 events with SQL"
+  SQL_TIMEOUT=3600 sql rebuild -1 -v credits="$VERIFY_CREDITS" -f "$ROOT/bench/gen_rebuild.sql"
+  SQL_TIMEOUT=1800 sql rebuild -c "VACUUM ANALYZE events"
+fi
+VERIFY_EVENTS=$(sql_value rebuild "SELECT count(*) FROM events")
+KEY_FILE=$WORK/verify-signing.key
+"$BIN" signing-key create --name bench.local/log --file "$KEY_FILE" >/dev/null 2>"$WORK/signing-key.log" \
+  || { cat "$WORK/signing-key.log" >&2; die "signing-key create failed"; }
+chown postgres: "$KEY_FILE" 2>/dev/null || true
+t0=$SECONDS
+log "verify: sealing $VERIFY_EVENTS events (carbon-ledger project with LEDGER_SIGNING_KEY_FILE)"
+LEDGER_SIGNING_KEY_FILE=$KEY_FILE LEDGER_PROJECTOR_METRICS_PORT=off DATABASE_URL=$(url rebuild ledger_project) \
+  "$BIN" project >"$WORK/verify-project.log" 2>&1 &
+SEAL_PID=$!
+while :; do
+  sealed=$(sql_value rebuild "SELECT coalesce(max(tree_size), 0) FROM log_checkpoints")
+  ((sealed >= VERIFY_EVENTS)) && break
+  kill -0 "$SEAL_PID" 2>/dev/null || { tail -n 20 "$WORK/verify-project.log" >&2; die "the sealing projector exited"; }
+  ((SECONDS - t0 < 3600)) || die "sealing did not finish within an hour ($sealed of $VERIFY_EVENTS)"
+  sleep 1
+done
+stop_process "$SEAL_PID" project
+log "verify: sealed $VERIFY_EVENTS events in $((SECONDS - t0)) s"
+rates=()
+for ((run = 1; run <= RUNS; run++)); do
+  checkpoint rebuild
+  bounded 1800 env LEDGER_SIGNING_KEY_FILE="$KEY_FILE" DATABASE_URL="$(url rebuild ledger_owner)" "$BIN" verify \
+    >"$WORK/verify-$run.out" 2>"$WORK/verify-$run.err" || { tail -n 20 "$WORK/verify-$run.out" "$WORK/verify-$run.err" >&2; die "verify failed"; }
+  rate=$(sed -n 's/.* \([0-9][0-9]*\) events\/s$/\1/p' "$WORK/verify-$run.out" | tail -n 1)
+  log "verify: run $run/$RUNS: $(tail -n 1 "$WORK/verify-$run.out")"
+  rates+=("$rate")
+done
+VERIFY_MEDIAN=$(printf '%s\n' "${rates[@]}" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
+log "verify: median $VERIFY_MEDIAN events/s over $VERIFY_EVENTS events ($RUNS runs)"
 fi
 
 # ------------------------------------------------------------------------------------------ report

@@ -26,6 +26,7 @@
 #include "eventstore/log_line.h"
 #include "eventstore/migrator.h"
 #include "eventstore/signed_note.h"
+#include "eventstore/log_verifier.h"
 #include "eventstore/signing_key_file.h"
 #include "projector/log_sealer.h"
 #include "projector/projector.h"
@@ -63,6 +64,7 @@ constexpr const char* kUsage =
     "  keys      create, list and revoke API keys (keys create --account NAME --role ROLE)\n"
     "  registries bind, unbind and list the registries issuer accounts may register under\n"
     "  signing-key create the log's checkpoint signing key, or print its public key\n"
+    "  verify    recompute the verifiable log from the events and check leaves, nodes and signed checkpoints\n"
     "\n"
     "Every command reads DATABASE_URL (a libpq URI or key=value string) and LEDGER_LOG_FORMAT (text or json,\n"
     "default text: one JSON object per line on stderr); `carbon-ledger <command> --help` lists the rest.\n";
@@ -154,6 +156,26 @@ constexpr const char* kSigningKeyHelp =
     "\n"
     "environment:\n"
     "  LEDGER_SIGNING_KEY_FILE       default PATH\n"
+    LEDGER_COMMON_ENV_HELP;
+
+constexpr const char* kVerifyHelp =
+    "usage: carbon-ledger verify [--checkpoint FILE] [--public-key KEY_OR_FILE]\n"
+    "\n"
+    "Recomputes every event's leaf (its RFC 8785 canonical JSON) and compares it with the stored leaf,\n"
+    "rebuilds the Merkle tree from the events, compares the stored nodes, and checks every stored checkpoint:\n"
+    "its signature by the trusted key and its root at its tree size (docs/audit.md). Prints one line per\n"
+    "finding (at most 20 per kind; the rest are counted), then a summary; progress on stderr. Read-only: run it\n"
+    "as the owner or an auditor (ledger_auditor) role. Exit 0 when everything holds, 1 when anything differs,\n"
+    "2 on a usage or database error.\n"
+    "\n"
+    "--checkpoint FILE      a checkpoint note saved earlier: it must verify with the trusted key, and its root\n"
+    "                       be the root of today's log at its size\n"
+    "--public-key KEY_OR_FILE  the trusted verifier key \"<name>+<key id>+<key>\" (as GET /log/public-key), or a\n"
+    "                       file holding it. Default: the public half of LEDGER_SIGNING_KEY_FILE\n"
+    "\n"
+    "environment:\n"
+    "  DATABASE_URL                  required\n"
+    "  LEDGER_SIGNING_KEY_FILE       the trusted key when --public-key is not given (its public half)\n"
     LEDGER_COMMON_ENV_HELP;
 
 constexpr const char* kRebuildHelp =
@@ -642,6 +664,82 @@ int cmd_signing_key(const Args& args) {
   return 0;
 }
 
+bool read_small_file(const std::string& path, std::string* out) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return false;
+  char buffer[4096];
+  out->clear();
+  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, f)) > 0;) {
+    out->append(buffer, n);
+    if (out->size() > 1 << 20) break;  // a note or a key is a few hundred bytes
+  }
+  const bool ok = std::ferror(f) == 0;
+  std::fclose(f);
+  return ok;
+}
+
+int cmd_verify(const Args& args) {
+  std::optional<std::string> checkpoint_file, public_key;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const bool has_value = i + 1 < args.size();
+    if (args[i] == "--checkpoint" && has_value) {
+      checkpoint_file = args[++i];
+    } else if (args[i] == "--public-key" && has_value) {
+      public_key = args[++i];
+    } else {
+      return usage_error(kVerifyHelp, "verify: unexpected argument '" + args[i] + "'");
+    }
+  }
+  ledger::LogVerifyOptions options;
+  if (public_key) {
+    std::string text = *public_key;
+    // A key has two '+'; anything else is taken for a file that holds one.
+    if (text.find('+') == std::string::npos && !read_small_file(*public_key, &text)) {
+      std::fprintf(stderr, "carbon-ledger verify: cannot read --public-key file %s\n", public_key->c_str());
+      return 2;
+    }
+    if (const ledger::Status s = ledger::parse_verifier_key(text, &options.trusted_key); !s.ok()) {
+      std::fprintf(stderr, "carbon-ledger verify: --public-key: %s\n", s.message().c_str());
+      return 2;
+    }
+  } else if (const char* path = std::getenv("LEDGER_SIGNING_KEY_FILE"); path != nullptr && *path != '\0') {
+    ledger::NoteSigner signer;
+    if (const ledger::Status s = ledger::read_signing_key_file(path, &signer); !s.ok()) {
+      std::fprintf(stderr, "carbon-ledger verify: %s\n", s.message().c_str());
+      return 2;
+    }
+    options.trusted_key = signer.verifier;
+  } else {
+    return usage_error(kVerifyHelp, "verify needs the log's public key: pass --public-key (or set LEDGER_SIGNING_KEY_FILE)");
+  }
+  if (checkpoint_file) {
+    std::string note;
+    if (!read_small_file(*checkpoint_file, &note)) {
+      std::fprintf(stderr, "carbon-ledger verify: cannot read --checkpoint file %s\n", checkpoint_file->c_str());
+      return 2;
+    }
+    options.auditor_checkpoint_note = note;
+  }
+  options.database_url = require_database_url();
+  options.on_finding = [](std::string_view line) {
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    std::fputc('\n', stdout);
+  };
+  options.on_progress = [](std::int64_t events, double seconds) {
+    log_linef("verify", ledger::LogLevel::kInfo, "%lld events checked, %.0f events/s", static_cast<long long>(events),
+              seconds > 0 ? static_cast<double>(events) / seconds : 0.0);
+  };
+  ledger::LogVerifyReport report;
+  const ledger::Status s = ledger::verify_log(options, &report);
+  if (!s.ok()) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "carbon-ledger verify: %s\n", s.message().c_str());
+    return 2;
+  }
+  std::printf("%s\n", report.summary().c_str());
+  return report.ok() ? 0 : 1;
+}
+
 int cmd_rebuild() {
   ledger::RebuildOptions options;
   options.database_url = require_database_url();
@@ -690,6 +788,7 @@ int main(int argc, char** argv) {
       {"keys", kKeysHelp, nullptr, cmd_keys},
       {"registries", kRegistriesHelp, nullptr, cmd_registries},
       {"signing-key", kSigningKeyHelp, nullptr, cmd_signing_key},
+      {"verify", kVerifyHelp, nullptr, cmd_verify},
   };
   for (const Subcommand& sub : subcommands) {
     if (command != sub.name) continue;

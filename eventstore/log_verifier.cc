@@ -1,0 +1,613 @@
+#include "eventstore/log_verifier.h"
+
+#include <charconv>
+#include <cstdio>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <pqxx/pqxx>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "eventstore/base64.h"
+#include "eventstore/database.h"
+#include "eventstore/event_store.h"
+#include "eventstore/merkle.h"
+#include "eventstore/merkle_log.h"
+
+namespace ledger {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr int kProgressIntervalMs = 1000;
+constexpr std::size_t kEventColumns = 9;
+
+const std::string kEventColumnsSql = "position, transaction_id::text, stream_id::text, stream_version, event_id::text,"
+                                     " event_type, data::text, metadata::text, " +
+                                     rfc3339_utc_sql("recorded_at");
+
+// Splits a COPY text line (its newline removed) into exactly `n` fields; false otherwise.
+bool split_copy_line(std::string_view line, std::string_view* fields, std::size_t n) {
+  std::size_t count = 0, begin = 0;
+  for (;;) {
+    const std::size_t tab = line.find('\t', begin);
+    if (count == n) return false;
+    fields[count++] = line.substr(begin, tab == std::string_view::npos ? std::string_view::npos : tab - begin);
+    if (tab == std::string_view::npos) break;
+    begin = tab + 1;
+  }
+  return count == n;
+}
+
+bool parse_int(std::string_view text, std::int64_t* out) {
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), *out);
+  return error == std::errc() && end == text.data() + text.size();
+}
+
+bool parse_uint(std::string_view text, std::uint64_t* out) {
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), *out);
+  return error == std::errc() && end == text.data() + text.size();
+}
+
+// Fields without backslashes (uuids, integers, timestamps, most JSON) need no decoding copy.
+bool decode_field(std::string_view field, std::string* out) {
+  if (field.find('\\') == std::string_view::npos) {
+    out->assign(field.data(), field.size());
+    return true;
+  }
+  return decode_copy_text_field(field, out);
+}
+
+std::string b64(const MerkleHash& h) {
+  return base64_encode(std::string_view(reinterpret_cast<const char*>(h.data()), h.size()));
+}
+
+struct EventPage {
+  std::vector<RecordedEvent> events;  // [0, size) valid; kept allocated so strings keep their capacity
+  std::size_t size = 0;
+  bool last = false;
+  Status status;
+};
+
+// Reads every event in (transaction_id, position) order on a session and thread of its own, in the caller's
+// snapshot, a few pages ahead: PostgreSQL and the decoding run while the caller hashes. Pages are recycled so
+// the strings of a steady-state read allocate nothing.
+class EventPageReader {
+ public:
+  EventPageReader(std::string url, std::string snapshot) : url_(std::move(url)), snapshot_(std::move(snapshot)) {
+    for (std::size_t i = 0; i < kLogVerifyPagesAheadMax + 1; ++i) {
+      auto page = std::make_unique<EventPage>();
+      page->events.resize(kLogVerifyPageEventsMax);
+      free_.push_back(std::move(page));
+    }
+    thread_ = std::thread([this] { run(); });
+  }
+  ~EventPageReader() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+      if (connection_ != nullptr) {
+        try {
+          connection_->cancel_query();
+        } catch (const std::exception&) {
+        }
+      }
+    }
+    changed_.notify_all();
+    thread_.join();
+  }
+
+  std::unique_ptr<EventPage> next() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [this] { return !ready_.empty(); });
+    auto page = std::move(ready_.front());
+    ready_.pop_front();
+    return page;
+  }
+  void recycle(std::unique_ptr<EventPage> page) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      page->size = 0;
+      page->last = false;
+      free_.push_back(std::move(page));
+    }
+    changed_.notify_all();
+  }
+
+ private:
+  std::unique_ptr<EventPage> take_free() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [this] { return stopping_ || !free_.empty(); });
+    if (stopping_) return nullptr;
+    auto page = std::move(free_.front());
+    free_.pop_front();
+    return page;
+  }
+  void push(std::unique_ptr<EventPage> page) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ready_.push_back(std::move(page));
+    }
+    changed_.notify_all();
+  }
+
+  void run() {
+    std::unique_ptr<EventPage> page = take_free();
+    if (!page) return;
+    try {
+      DatabaseLimits limits;
+      limits.statement_timeout_ms = 0;
+      limits.idle_in_transaction_timeout_ms = 0;
+      limits.key_lookups_only = false;
+      std::unique_ptr<pqxx::connection> conn = open_connection(url_, limits);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (stopping_) return;
+        connection_ = conn.get();
+      }
+      pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(*conn, "verify_events");
+      tx.exec("SET TRANSACTION SNAPSHOT " + tx.quote(snapshot_));
+      // The log's order; events_transaction_position_idx gives it without sorting the whole table (whose heap
+      // is nearly in that order, so the index scan reads pages sequentially).
+      pqxx::stream_from copy(tx, "(SELECT " + kEventColumnsSql + " FROM events ORDER BY transaction_id, position)");
+      std::string line;
+      std::string number;
+      std::string_view fields[kEventColumns];
+      while (copy.get_raw_line(line)) {
+        if (!line.empty() && line.back() == '\n') line.pop_back();
+        if (!split_copy_line(line, fields, kEventColumns)) throw std::runtime_error("an events COPY line has the wrong number of fields");
+        RecordedEvent& e = page->events[page->size];
+        bool ok = decode_field(fields[0], &number) && parse_int(number, &e.position) &&
+                  decode_field(fields[1], &e.transaction_id) && decode_field(fields[2], &e.stream_id) &&
+                  decode_field(fields[3], &number) && parse_int(number, &e.stream_version) &&
+                  decode_field(fields[4], &e.event_id) && decode_field(fields[5], &e.event_type) &&
+                  decode_field(fields[6], &e.data_json) && decode_field(fields[7], &e.metadata_json) &&
+                  decode_field(fields[8], &e.recorded_at);
+        if (!ok) throw std::runtime_error("an undecodable events COPY line");
+        if (++page->size == page->events.size()) {
+          push(std::move(page));
+          page = take_free();
+          if (!page) return;
+        }
+      }
+      copy.complete();
+      page->last = true;
+      push(std::move(page));
+    } catch (const std::exception& e) {
+      if (!page) page = std::make_unique<EventPage>();
+      page->size = 0;
+      page->last = true;
+      page->status = Status::Unavailable("reading events: " + single_line(e.what()));
+      push(std::move(page));
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    connection_ = nullptr;
+  }
+
+  const std::string url_;
+  const std::string snapshot_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<std::unique_ptr<EventPage>> ready_;
+  std::deque<std::unique_ptr<EventPage>> free_;
+  bool stopping_ = false;
+  pqxx::connection* connection_ = nullptr;
+  std::thread thread_;
+};
+
+struct StoredLeaf {
+  std::int64_t leaf_index = 0;
+  std::int64_t position = 0;
+  std::string leaf_data;
+  MerkleHash leaf_hash{};
+};
+
+// A stored leaf's stream and version, read from its own data (its event may be gone).
+void leaf_stream(const std::string& leaf_data, std::string* stream_id, std::int64_t* version) {
+  rapidjson::Document d;
+  d.Parse(leaf_data.c_str(), leaf_data.size());
+  *stream_id = "?";
+  *version = 0;
+  if (d.HasParseError() || !d.IsObject()) return;
+  if (auto it = d.FindMember("stream_id"); it != d.MemberEnd() && it->value.IsString()) *stream_id = it->value.GetString();
+  if (auto it = d.FindMember("stream_version"); it != d.MemberEnd() && it->value.IsInt64()) *version = it->value.GetInt64();
+}
+
+std::string json_text(const rapidjson::Value& v) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  v.Accept(writer);
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+// What differs between two leaf data texts, member by member: "data differs; stream_version differs: log has
+// 2, events has 3". Short scalar members show both values; data and metadata only that they differ.
+std::string describe_leaf_difference(const std::string& stored, const std::string& recomputed) {
+  rapidjson::Document a, b;
+  a.Parse(stored.c_str(), stored.size());
+  b.Parse(recomputed.c_str(), recomputed.size());
+  if (a.HasParseError() || !a.IsObject()) return "the stored leaf data is not a JSON object";
+  if (b.HasParseError() || !b.IsObject()) return "the recomputed leaf data is not a JSON object";
+  std::string out;
+  static const char* const kMembers[] = {"data", "event_id", "event_type", "metadata", "recorded_at", "stream_id",
+                                         "stream_version"};
+  for (const char* name : kMembers) {
+    const auto x = a.FindMember(name), y = b.FindMember(name);
+    const bool has_x = x != a.MemberEnd(), has_y = y != b.MemberEnd();
+    if (has_x && has_y && x->value == y->value) continue;
+    if (!out.empty()) out += "; ";
+    out += name;
+    out += " differs";
+    if (std::strcmp(name, "data") != 0 && std::strcmp(name, "metadata") != 0) {
+      out += ": log has " + (has_x ? json_text(x->value) : std::string("nothing")) + ", events has " +
+             (has_y ? json_text(y->value) : std::string("nothing"));
+    }
+  }
+  for (auto it = a.MemberBegin(); it != a.MemberEnd(); ++it) {
+    if (!b.HasMember(it->name)) out += std::string(out.empty() ? "" : "; ") + "the log has an extra member " + it->name.GetString();
+  }
+  if (out.empty()) out = "the bytes differ (not canonical JSON)";
+  return out;
+}
+
+class Verification {
+ public:
+  Verification(const LogVerifyOptions& options, LogVerifyReport* report) : options_(options), report_(report) {}
+
+  Status run();
+
+ private:
+  void finding(LogFindingKind kind, const std::string& line) {
+    const std::size_t k = static_cast<std::size_t>(kind);
+    const std::int64_t n = ++report_->findings[k];
+    if (!options_.on_finding) return;
+    if (static_cast<std::size_t>(n) <= options_.lines_per_kind_max) {
+      options_.on_finding(std::string(log_finding_kind_name(kind)) + ": " + line);
+    } else if (static_cast<std::size_t>(n) == options_.lines_per_kind_max + 1) {
+      options_.on_finding(std::string(log_finding_kind_name(kind)) + ": more findings of this kind are counted, not listed");
+    }
+  }
+
+  bool event_exists(std::int64_t position);
+  bool next_leaf(pqxx::stream_from& copy, StoredLeaf* leaf);
+  void append_rebuilt(const MerkleHash& leaf_hash);
+  void check_roots_at_size();
+  void check_stored_checkpoint_notes();
+  Status check_nodes(pqxx::transaction_base& tx);
+
+  const LogVerifyOptions& options_;
+  LogVerifyReport* report_;
+  std::string snapshot_;
+  std::unique_ptr<pqxx::connection> lookup_conn_;
+  std::unique_ptr<pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>> lookup_tx_;
+
+  std::vector<StoredCheckpoint> checkpoints_;
+  std::optional<CheckpointBody> auditor_;
+  std::map<std::uint64_t, MerkleHash> roots_wanted_;  // tree size -> rebuilt root, filled as the tree grows
+  MerkleFrontier frontier_;
+  std::vector<std::vector<MerkleHash>> rebuilt_nodes_;  // [level][node_index], level >= 1
+  std::string leaf_line_;
+};
+
+bool Verification::event_exists(std::int64_t position) {
+  // Only on a mismatch: a session of its own (the others are busy with their COPY), in the same snapshot.
+  if (!lookup_tx_) {
+    DatabaseLimits limits;
+    limits.statement_timeout_ms = 0;
+    limits.idle_in_transaction_timeout_ms = 0;
+    lookup_conn_ = open_connection(options_.database_url, limits);
+    lookup_tx_ = std::make_unique<pqxx::transaction<pqxx::repeatable_read, pqxx::read_only>>(*lookup_conn_, "verify_lookup");
+    lookup_tx_->exec("SET TRANSACTION SNAPSHOT " + lookup_tx_->quote(snapshot_));
+  }
+  return !lookup_tx_->exec_params("SELECT 1 FROM events WHERE position = $1", position).empty();
+}
+
+bool Verification::next_leaf(pqxx::stream_from& copy, StoredLeaf* leaf) {
+  if (!copy.get_raw_line(leaf_line_)) return false;
+  if (!leaf_line_.empty() && leaf_line_.back() == '\n') leaf_line_.pop_back();
+  std::string_view f[4];
+  if (!split_copy_line(leaf_line_, f, 4) || !parse_int(f[0], &leaf->leaf_index) || !parse_int(f[1], &leaf->position) ||
+      !decode_field(f[2], &leaf->leaf_data) || !merkle_from_hex(f[3], &leaf->leaf_hash)) {
+    throw std::runtime_error("an undecodable log_leaves COPY line");
+  }
+  return true;
+}
+
+void Verification::append_rebuilt(const MerkleHash& leaf_hash) {
+  frontier_.append(leaf_hash, [this](const MerkleNodeId& id, const MerkleHash& hash) {
+    if (rebuilt_nodes_.size() <= static_cast<std::size_t>(id.level)) rebuilt_nodes_.resize(id.level + 1);
+    rebuilt_nodes_[id.level].push_back(hash);
+  });
+  if (!roots_wanted_.empty()) {
+    auto it = roots_wanted_.find(frontier_.size());
+    if (it != roots_wanted_.end()) it->second = frontier_.root();
+  }
+}
+
+void Verification::check_stored_checkpoint_notes() {
+  for (const StoredCheckpoint& c : checkpoints_) {
+    const std::string at = "tree size " + std::to_string(c.tree_size) + ": ";
+    std::string text;
+    if (Status s = verify_note(c.note, options_.trusted_key, &text); !s.ok()) {
+      finding(LogFindingKind::kCheckpoint, at + "bad signature: " + s.message());
+      continue;
+    }
+    CheckpointBody body;
+    if (Status s = parse_checkpoint_body(text, &body); !s.ok()) {
+      finding(LogFindingKind::kCheckpoint, at + "the note is not a checkpoint: " + s.message());
+      continue;
+    }
+    if (body.origin != options_.trusted_key.name) {
+      finding(LogFindingKind::kCheckpoint, at + "the note's origin is " + body.origin + ", not " + options_.trusted_key.name);
+    }
+    if (body.tree_size != static_cast<std::uint64_t>(c.tree_size)) {
+      finding(LogFindingKind::kCheckpoint, at + "the signed note says tree size " + std::to_string(body.tree_size));
+    }
+    if (body.root_hash != c.root_hash) {
+      finding(LogFindingKind::kCheckpoint, at + "the signed note's root " + b64(body.root_hash) + " is not the row's " + b64(c.root_hash));
+    }
+  }
+}
+
+Status Verification::check_nodes(pqxx::transaction_base& tx) {
+  pqxx::stream_from copy(tx, "(SELECT level, node_index, encode(hash, 'hex') FROM log_nodes ORDER BY level, node_index)");
+  std::string line;
+  std::string_view f[3];
+  std::vector<std::int64_t> seen(rebuilt_nodes_.size(), 0);  // stored nodes per level matched so far
+  while (copy.get_raw_line(line)) {
+    if (!line.empty() && line.back() == '\n') line.pop_back();
+    std::int64_t level = 0, index = 0;
+    MerkleHash hash{};
+    if (!split_copy_line(line, f, 3) || !parse_int(f[0], &level) || !parse_int(f[1], &index) || !merkle_from_hex(f[2], &hash)) {
+      return Status::Unavailable("an undecodable log_nodes COPY line");
+    }
+    ++report_->nodes;
+    const std::string at = "level " + std::to_string(level) + " index " + std::to_string(index) + ": ";
+    if (level < 1 || static_cast<std::size_t>(level) >= rebuilt_nodes_.size() ||
+        static_cast<std::size_t>(index) >= rebuilt_nodes_[level].size()) {
+      finding(LogFindingKind::kNode, at + "stored, but the rebuilt tree has no such node");
+      continue;
+    }
+    ++seen[level];
+    if (rebuilt_nodes_[level][index] != hash) {
+      finding(LogFindingKind::kNode, at + "stored hash " + b64(hash) + ", rebuilt " + b64(rebuilt_nodes_[level][index]));
+    }
+  }
+  copy.complete();
+  for (std::size_t level = 1; level < rebuilt_nodes_.size(); ++level) {
+    const std::int64_t missing = static_cast<std::int64_t>(rebuilt_nodes_[level].size()) - seen[level];
+    if (missing > 0) {
+      finding(LogFindingKind::kNode, "level " + std::to_string(level) + ": " + std::to_string(missing) +
+                                         " nodes of the rebuilt tree are not stored");
+    }
+  }
+  return Status::Ok();
+}
+
+Status Verification::run() {
+  const Clock::time_point started = Clock::now();
+  // The auditor's note first: an unusable one is an input error, before any reading.
+  if (options_.auditor_checkpoint_note) {
+    std::string text;
+    CheckpointBody body;
+    if (Status s = verify_note(*options_.auditor_checkpoint_note, options_.trusted_key, &text); !s.ok()) {
+      finding(LogFindingKind::kAuditorCheckpoint, "bad signature: " + s.message());
+    } else if (Status p = parse_checkpoint_body(text, &body); !p.ok()) {
+      return Status::Invalid("--checkpoint: not a checkpoint: " + p.message());
+    } else {
+      auditor_ = body;
+    }
+  }
+
+  DatabaseLimits limits;
+  limits.statement_timeout_ms = 0;
+  limits.idle_in_transaction_timeout_ms = 0;
+  limits.key_lookups_only = false;
+  std::unique_ptr<pqxx::connection> conn = open_connection(options_.database_url, limits);
+  pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(*conn, "verify");
+  // One snapshot for every session: leaves, events and checkpoints are read as of one instant, so a sealer
+  // running meanwhile shows nothing half-done.
+  snapshot_ = tx.exec("SELECT pg_export_snapshot()")[0][0].as<std::string>();
+  checkpoints_ = read_log_checkpoints(tx);
+  report_->checkpoints = static_cast<std::int64_t>(checkpoints_.size());
+  const Checkpoint sealed = read_checkpoint(tx, kMerkleLogProjection);
+  std::uint64_t sealed_txid = 0;
+  if (!parse_uint(sealed.transaction_id, &sealed_txid)) return Status::Internal("projection_checkpoints merkle_log: bad transaction_id");
+  check_stored_checkpoint_notes();
+  for (const StoredCheckpoint& c : checkpoints_) roots_wanted_[static_cast<std::uint64_t>(c.tree_size)] = MerkleHash{};
+  if (auditor_) roots_wanted_[auditor_->tree_size] = MerkleHash{};
+  if (auto it = roots_wanted_.find(0); it != roots_wanted_.end()) it->second = merkle_empty_root();
+
+  EventPageReader reader(options_.database_url, snapshot_);
+  pqxx::stream_from leaves(tx, "(SELECT leaf_index, position, leaf_data, encode(leaf_hash, 'hex') FROM log_leaves ORDER BY leaf_index)");
+
+  StoredLeaf leaf;
+  bool have_leaf = next_leaf(leaves, &leaf);
+  if (have_leaf) ++report_->leaves;
+  std::int64_t expected_leaf_index = 0;
+  std::unique_ptr<EventPage> page = reader.next();
+  std::size_t at = 0;
+  std::string recomputed;
+  Clock::time_point last_progress = started;
+  auto current_event = [&]() -> const RecordedEvent* {
+    while (page && at == page->size) {
+      if (!page->status.ok()) return nullptr;
+      if (page->last) return nullptr;
+      reader.recycle(std::move(page));
+      page = reader.next();
+      at = 0;
+    }
+    return page ? &page->events[at] : nullptr;
+  };
+  auto advance_leaf = [&] {
+    have_leaf = next_leaf(leaves, &leaf);
+    if (have_leaf) ++report_->leaves;
+  };
+  auto in_sealed = [&](const RecordedEvent& e) {
+    std::uint64_t txid = 0;
+    if (!parse_uint(e.transaction_id, &txid)) return false;
+    return txid < sealed_txid || (txid == sealed_txid && e.position <= sealed.position);
+  };
+  auto event_at = [](const RecordedEvent& e) {
+    return "position " + std::to_string(e.position) + " stream " + e.stream_id + " version " + std::to_string(e.stream_version);
+  };
+  auto recompute = [&](const RecordedEvent& e, MerkleHash* hash) {
+    if (Status s = log_leaf_data(e, &recomputed); !s.ok()) {
+      finding(LogFindingKind::kDiffers, event_at(e) + ": the event has no leaf data: " + s.message());
+      recomputed.clear();
+    }
+    *hash = merkle_leaf_hash(recomputed);
+  };
+
+  for (;;) {
+    const RecordedEvent* e = current_event();
+    if (e == nullptr && !have_leaf) break;
+    if (have_leaf && leaf.leaf_index != expected_leaf_index) {
+      finding(LogFindingKind::kLeafIndex, "leaf index " + std::to_string(leaf.leaf_index) + " where " +
+                                              std::to_string(expected_leaf_index) + " was due");
+      expected_leaf_index = leaf.leaf_index;
+    }
+    MerkleHash hash;
+    if (e != nullptr && have_leaf && e->position == leaf.position) {
+      recompute(*e, &hash);
+      if (recomputed != leaf.leaf_data) {
+        finding(LogFindingKind::kDiffers, "leaf " + std::to_string(leaf.leaf_index) + " " + event_at(*e) + ": " +
+                                              describe_leaf_difference(leaf.leaf_data, recomputed));
+        if (merkle_leaf_hash(leaf.leaf_data) != leaf.leaf_hash) {
+          finding(LogFindingKind::kDiffers, "leaf " + std::to_string(leaf.leaf_index) + " " + event_at(*e) +
+                                                ": leaf_hash is not SHA-256(0x00 || leaf_data) either");
+        }
+      } else if (hash != leaf.leaf_hash) {
+        finding(LogFindingKind::kDiffers, "leaf " + std::to_string(leaf.leaf_index) + " " + event_at(*e) +
+                                              ": leaf_hash differs: log has " + b64(leaf.leaf_hash) + ", SHA-256(0x00 || leaf_data) is " + b64(hash));
+      }
+      append_rebuilt(hash);
+      ++at;
+      ++report_->events;
+      ++expected_leaf_index;
+      advance_leaf();
+    } else if (e != nullptr && (!have_leaf ? true : in_sealed(*e) && event_exists(leaf.position))) {
+      // An event with no leaf here: past the last sealed event it is merely not sealed yet; before it, the
+      // sealer would have made it a leaf, so it was added behind the log's back (or moved).
+      if (in_sealed(*e)) {
+        finding(LogFindingKind::kAdded, event_at(*e) + " (transaction " + e->transaction_id +
+                                            "): at or before the last sealed event, but not in the log");
+        recompute(*e, &hash);
+        append_rebuilt(hash);
+      } else {
+        ++report_->not_yet_sealed;
+      }
+      ++at;
+      ++report_->events;
+    } else {
+      // A leaf whose event is gone (no event at its position, or the events ran out).
+      std::string stream_id;
+      std::int64_t version = 0;
+      leaf_stream(leaf.leaf_data, &stream_id, &version);
+      finding(LogFindingKind::kDeleted, "leaf " + std::to_string(leaf.leaf_index) + " position " +
+                                            std::to_string(leaf.position) + " stream " + stream_id + " version " +
+                                            std::to_string(version) + ": in the log, but deleted from events");
+      ++expected_leaf_index;
+      advance_leaf();
+    }
+    if ((report_->events & 0x3fff) == 0 && options_.on_progress) {
+      const Clock::time_point now = Clock::now();
+      if (now - last_progress >= std::chrono::milliseconds(kProgressIntervalMs)) {
+        last_progress = now;
+        options_.on_progress(report_->events, std::chrono::duration<double>(now - started).count());
+      }
+    }
+  }
+  if (page && !page->status.ok()) return page->status;
+  leaves.complete();
+  report_->rebuilt_size = static_cast<std::int64_t>(frontier_.size());
+
+  // Roots at every checkpoint's size.
+  const std::uint64_t size = frontier_.size();
+  for (const StoredCheckpoint& c : checkpoints_) {
+    const std::string at_size = "tree size " + std::to_string(c.tree_size) + ": ";
+    if (static_cast<std::uint64_t>(c.tree_size) > size) {
+      finding(LogFindingKind::kCheckpoint, at_size + "beyond the rebuilt log of " + std::to_string(size) + " leaves");
+    } else if (roots_wanted_[c.tree_size] != c.root_hash) {
+      finding(LogFindingKind::kCheckpoint, at_size + "root differs: signed " + b64(c.root_hash) + ", rebuilt from events " +
+                                               b64(roots_wanted_[c.tree_size]));
+    }
+  }
+  if (!checkpoints_.empty() && checkpoints_.back().tree_size != report_->leaves) {
+    finding(LogFindingKind::kCheckpoint, "the latest checkpoint covers " + std::to_string(checkpoints_.back().tree_size) +
+                                             " leaves, but the log has " + std::to_string(report_->leaves));
+  } else if (checkpoints_.empty() && report_->leaves > 0) {
+    finding(LogFindingKind::kCheckpoint, "the log has " + std::to_string(report_->leaves) + " leaves and no checkpoint");
+  }
+  if (auditor_) {
+    const std::string at_size = "tree size " + std::to_string(auditor_->tree_size) + ": ";
+    if (auditor_->origin != options_.trusted_key.name) {
+      finding(LogFindingKind::kAuditorCheckpoint, at_size + "origin " + auditor_->origin + " is not " + options_.trusted_key.name);
+    } else if (auditor_->tree_size > size) {
+      finding(LogFindingKind::kAuditorCheckpoint, at_size + "beyond the rebuilt log of " + std::to_string(size) + " leaves");
+    } else if (roots_wanted_[auditor_->tree_size] != auditor_->root_hash) {
+      finding(LogFindingKind::kAuditorCheckpoint, at_size + "root differs: the saved note has " + b64(auditor_->root_hash) +
+                                                      ", today's log " + b64(roots_wanted_[auditor_->tree_size]) +
+                                                      ": the log is not consistent with it");
+    }
+  }
+  if (Status s = check_nodes(tx); !s.ok()) return s;
+  report_->seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  return Status::Ok();
+}
+
+}  // namespace
+
+const char* log_finding_kind_name(LogFindingKind kind) {
+  switch (kind) {
+    case LogFindingKind::kDiffers: return "differs";
+    case LogFindingKind::kDeleted: return "deleted";
+    case LogFindingKind::kAdded: return "added";
+    case LogFindingKind::kLeafIndex: return "leaf-index";
+    case LogFindingKind::kNode: return "node";
+    case LogFindingKind::kCheckpoint: return "checkpoint";
+    case LogFindingKind::kAuditorCheckpoint: return "saved-checkpoint";
+  }
+  return "?";
+}
+
+std::int64_t LogVerifyReport::findings_total() const {
+  std::int64_t total = 0;
+  for (const std::int64_t n : findings) total += n;
+  return total;
+}
+
+std::string LogVerifyReport::summary() const {
+  std::string s = ok() ? "verify: OK" : "verify: FAILED";
+  s += ": " + std::to_string(events) + " events, " + std::to_string(leaves) + " leaves, rebuilt tree of " +
+       std::to_string(rebuilt_size) + ", " + std::to_string(not_yet_sealed) + " not yet sealed, " +
+       std::to_string(checkpoints) + " checkpoints, " + std::to_string(nodes) + " nodes;";
+  for (std::size_t k = 0; k < kLogFindingKinds; ++k) {
+    s += std::string(k == 0 ? " " : ", ") + log_finding_kind_name(static_cast<LogFindingKind>(k)) + " " + std::to_string(findings[k]);
+  }
+  char rate[96];
+  std::snprintf(rate, sizeof rate, "; %.2f s, %.0f events/s", seconds, seconds > 0 ? static_cast<double>(events) / seconds : 0.0);
+  return s + rate;
+}
+
+Status verify_log(const LogVerifyOptions& options, LogVerifyReport* report) {
+  *report = LogVerifyReport{};
+  try {
+    return Verification(options, report).run();
+  } catch (const std::exception& e) {
+    return Status::Unavailable(single_line(e.what()));
+  }
+}
+
+}  // namespace ledger

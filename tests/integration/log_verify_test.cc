@@ -1,0 +1,280 @@
+// `carbon-ledger verify`: an untouched sealed log passes; every kind of edit a superuser can make behind the
+// triggers' back is named (an event's data, a deleted or forged event, swapped versions, a checkpoint signed by
+// another key, leaves rewritten together with their event) and fails with exit 1; a checkpoint an auditor
+// saved earlier is checked against today's log.
+#include <sys/wait.h>
+
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+
+#include "eventstore/event_store.h"
+#include "eventstore/merkle.h"
+#include "eventstore/merkle_log.h"
+#include "eventstore/signed_note.h"
+#include "eventstore/signing_key_file.h"
+#include "tests/support/ledger_fixture.h"
+
+namespace ledger::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+int exit_code(const RunResult& r) { return WIFEXITED(r.wait_status) ? WEXITSTATUS(r.wait_status) : -1; }
+
+std::vector<std::string> lines_with(const std::string& text, const std::string& prefix) {
+  std::vector<std::string> out;
+  std::size_t begin = 0;
+  while (begin < text.size()) {
+    std::size_t end = text.find('\n', begin);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(begin, end - begin);
+    if (line.rfind(prefix, 0) == 0) out.push_back(line);
+    begin = end + 1;
+  }
+  return out;
+}
+
+class LogVerify : public LedgerFixture {
+ protected:
+  bool wait_until_sealed(std::chrono::milliseconds timeout = 15s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      const std::int64_t events = count_events();
+      if (query_int("SELECT count(*) FROM log_leaves") == events &&
+          query_int("SELECT coalesce(max(tree_size), 0) FROM log_checkpoints") == events) {
+        return true;
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+
+  // Several registers, a sale and a retirement, sealed; then the projector stops so it does not halt on
+  // the edits the tests make.
+  void build_sealed_log() {
+    std::vector<std::string> ids;
+    for (int i = 0; i < 4; ++i) ids.push_back(register_new("VERIFY-" + std::to_string(i)));
+    ASSERT_EQ(sell(ids[0], "buyer-a").status, 200);
+    ASSERT_TRUE(wait_until_sealed());
+    ASSERT_EQ(retire(ids[0], R"({"beneficiary":"Acme","reason":"Scope 1"})").status, 200);
+    ASSERT_TRUE(wait_until_sealed());
+    stop_projector();
+    size_ = query_int("SELECT count(*) FROM log_leaves");
+    ASSERT_GE(size_, 6);
+  }
+
+  RunResult verify(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"verify", "--public-key", verifier_key_};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run_ledger(args);
+  }
+
+  std::string write_file(const std::string& name, const std::string& text) {
+    const std::string path = work_dir() + "/" + name;
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  // The event at this leaf index: position, stream id, version.
+  struct At {
+    std::int64_t position;
+    std::string stream_id;
+    std::int64_t version;
+  };
+  At event_of_leaf(std::int64_t leaf_index) {
+    const std::string where = " FROM events WHERE position = (SELECT position FROM log_leaves WHERE leaf_index = " +
+                              std::to_string(leaf_index) + ")";
+    return At{query_int("SELECT position" + where), query_scalar("SELECT stream_id::text" + where),
+              query_int("SELECT stream_version" + where)};
+  }
+
+  std::int64_t size_ = 0;
+};
+
+TEST_F(LogVerify, AnUntouchedLogPassesAsOwnerAndAsAuditor) {
+  build_sealed_log();
+  const RunResult run = verify();
+  EXPECT_EQ(exit_code(run), 0) << run.out << run.describe();
+  EXPECT_NE(run.out.find("verify: OK"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find(std::to_string(size_) + " leaves"), std::string::npos) << run.out;
+
+  // An auditor login (read-only) may run it too, with the key from a file.
+  const std::string auditor = LoginIn("ledger_auditor");
+  const std::string key_file = write_file("verifier.pub", verifier_key_ + "\n");
+  const RunResult as_auditor = run_to_completion(ledger_binary(), {"verify", "--public-key", key_file},
+                                                 {{"DATABASE_URL", role_url(auditor)}}, work_dir(), 60s);
+  EXPECT_EQ(exit_code(as_auditor), 0) << as_auditor.out << as_auditor.describe();
+
+  // No key at all is a usage error.
+  const RunResult no_key = run_ledger({"verify"});
+  EXPECT_EQ(exit_code(no_key), 2) << no_key.describe();
+  EXPECT_NE(no_key.err.find("--public-key"), std::string::npos) << no_key.err;
+}
+
+TEST_F(LogVerify, AnEditedEventsDataIsNamedAndNoOtherEvent) {
+  build_sealed_log();
+  const At at = event_of_leaf(2);
+  exec_sql("ALTER TABLE events DISABLE TRIGGER USER; UPDATE events SET data = jsonb_set(data, '{forged}', 'true')"
+           " WHERE position = " + std::to_string(at.position) + "; ALTER TABLE events ENABLE TRIGGER USER");
+  const RunResult run = verify();
+  EXPECT_EQ(exit_code(run), 1) << run.out << run.describe();
+  const auto differs = lines_with(run.out, "differs:");
+  ASSERT_EQ(differs.size(), 1u) << run.out;
+  EXPECT_NE(differs[0].find("position " + std::to_string(at.position) + " stream " + at.stream_id + " version " +
+                            std::to_string(at.version)), std::string::npos) << differs[0];
+  EXPECT_NE(differs[0].find("data differs"), std::string::npos) << differs[0];
+  EXPECT_EQ(differs[0].find("stream_version differs"), std::string::npos) << differs[0];
+  EXPECT_TRUE(lines_with(run.out, "deleted:").empty() && lines_with(run.out, "added:").empty()) << run.out;
+}
+
+TEST_F(LogVerify, ADeletedEventIsReported) {
+  build_sealed_log();
+  const At at = event_of_leaf(3);
+  exec_sql("ALTER TABLE events DISABLE TRIGGER USER; DELETE FROM events WHERE position = " + std::to_string(at.position) +
+           "; ALTER TABLE events ENABLE TRIGGER USER");
+  const RunResult run = verify();
+  EXPECT_EQ(exit_code(run), 1) << run.out << run.describe();
+  const auto deleted = lines_with(run.out, "deleted:");
+  ASSERT_EQ(deleted.size(), 1u) << run.out;
+  EXPECT_NE(deleted[0].find("position " + std::to_string(at.position) + " stream " + at.stream_id), std::string::npos)
+      << deleted[0];
+  EXPECT_TRUE(lines_with(run.out, "differs:").empty()) << run.out;
+}
+
+TEST_F(LogVerify, AForgedEventInTheSealedPastIsReportedAsAdded) {
+  build_sealed_log();
+  // An old transaction id puts it among the sealed events; a position far past the others.
+  const std::string old_xid = query_scalar("SELECT min(transaction_id)::text FROM events");
+  exec_sql("ALTER TABLE events DISABLE TRIGGER USER; INSERT INTO events (position, transaction_id, stream_id,"
+           " stream_version, event_id, event_type, data) OVERRIDING SYSTEM VALUE VALUES (900000, '" + old_xid +
+           "'::xid8, '6f1b2c3d-0000-4000-8000-000000000001', 1, gen_random_uuid(), 'CREATED',"
+           " '{\"project_name\":\"Forged\",\"registry\":\"Verra\",\"vintage\":2020,\"quantity\":5,\"serial_number\":\"FORGED-1\"}');"
+           " ALTER TABLE events ENABLE TRIGGER USER");
+  const RunResult run = verify();
+  EXPECT_EQ(exit_code(run), 1) << run.out << run.describe();
+  const auto added = lines_with(run.out, "added:");
+  ASSERT_EQ(added.size(), 1u) << run.out;
+  EXPECT_NE(added[0].find("position 900000 stream 6f1b2c3d-0000-4000-8000-000000000001 version 1"), std::string::npos)
+      << added[0];
+  EXPECT_TRUE(lines_with(run.out, "differs:").empty() && lines_with(run.out, "deleted:").empty()) << run.out;
+}
+
+TEST_F(LogVerify, SwappedVersionsOfAStreamAreNamed) {
+  build_sealed_log();
+  const std::string stream = query_scalar("SELECT stream_id::text FROM events WHERE stream_version = 3 LIMIT 1");
+  ASSERT_FALSE(stream.empty());
+  exec_sql("ALTER TABLE events DISABLE TRIGGER USER;"
+           " UPDATE events SET stream_version = 1000 WHERE stream_id = '" + stream + "' AND stream_version = 2;"
+           " UPDATE events SET stream_version = 2 WHERE stream_id = '" + stream + "' AND stream_version = 3;"
+           " UPDATE events SET stream_version = 3 WHERE stream_id = '" + stream + "' AND stream_version = 1000;"
+           " ALTER TABLE events ENABLE TRIGGER USER");
+  const RunResult run = verify();
+  EXPECT_EQ(exit_code(run), 1) << run.out << run.describe();
+  const auto differs = lines_with(run.out, "differs:");
+  ASSERT_EQ(differs.size(), 2u) << run.out;
+  for (const std::string& line : differs) {
+    EXPECT_NE(line.find("stream " + stream), std::string::npos) << line;
+    EXPECT_NE(line.find("stream_version differs"), std::string::npos) << line;
+  }
+  EXPECT_NE(run.out.find("stream_version differs: log has 2, events has 3"), std::string::npos) << run.out;
+}
+
+TEST_F(LogVerify, ACheckpointSignedByAnotherKeyIsABadSignature) {
+  build_sealed_log();
+  NoteVerifier trusted;
+  ASSERT_TRUE(parse_verifier_key(verifier_key_, &trusted).ok());
+  NoteSigner other;
+  ASSERT_TRUE(generate_note_signer(trusted.name, &other).ok());
+  CheckpointBody body;
+  body.origin = trusted.name;
+  body.tree_size = static_cast<std::uint64_t>(size_);
+  ASSERT_TRUE(merkle_from_hex(query_scalar("SELECT encode(root_hash, 'hex') FROM log_checkpoints WHERE tree_size = " +
+                                           std::to_string(size_)), &body.root_hash));
+  const std::string note = sign_note(other, format_checkpoint_body(body));
+  pqxx::connection conn(database_url());
+  pqxx::work tx(conn);
+  tx.exec("ALTER TABLE log_checkpoints DISABLE TRIGGER USER");
+  tx.exec_params("UPDATE log_checkpoints SET note = $1, verifier_key = $2 WHERE tree_size = $3", note,
+                 format_verifier_key(other.verifier), size_);
+  tx.exec("ALTER TABLE log_checkpoints ENABLE TRIGGER USER");
+  tx.commit();
+  const RunResult run = verify();
+  EXPECT_EQ(exit_code(run), 1) << run.out << run.describe();
+  const auto bad = lines_with(run.out, "checkpoint: tree size " + std::to_string(size_) + ": bad signature");
+  EXPECT_EQ(bad.size(), 1u) << run.out;
+  EXPECT_TRUE(lines_with(run.out, "differs:").empty()) << run.out;
+}
+
+TEST_F(LogVerify, ASavedCheckpointPassesAndOneFromAnotherLogOrWithAnotherRootFails) {
+  build_sealed_log();
+  // An earlier checkpoint than the latest: still consistent with today's log.
+  const std::string saved = query_scalar("SELECT note FROM log_checkpoints ORDER BY tree_size LIMIT 1");
+  const RunResult good = verify({"--checkpoint", write_file("saved.note", saved)});
+  EXPECT_EQ(exit_code(good), 0) << good.out << good.describe();
+
+  NoteVerifier trusted;
+  ASSERT_TRUE(parse_verifier_key(verifier_key_, &trusted).ok());
+  CheckpointBody body;
+  std::string text;
+  ASSERT_TRUE(verify_note(saved, trusted, &text).ok());
+  ASSERT_TRUE(parse_checkpoint_body(text, &body).ok());
+
+  NoteSigner other;
+  ASSERT_TRUE(generate_note_signer(trusted.name, &other).ok());
+  const RunResult foreign = verify({"--checkpoint", write_file("foreign.note", sign_note(other, format_checkpoint_body(body)))});
+  EXPECT_EQ(exit_code(foreign), 1) << foreign.out << foreign.describe();
+  EXPECT_FALSE(lines_with(foreign.out, "saved-checkpoint: bad signature").empty()) << foreign.out;
+
+  // Signed by the log's own key, but with another root: today's log is not consistent with it.
+  NoteSigner own;
+  ASSERT_TRUE(read_signing_key_file(signing_key_file_, &own).ok());
+  CheckpointBody changed = body;
+  changed.root_hash[0] ^= 1;
+  const RunResult other_root = verify({"--checkpoint", write_file("changed.note", sign_note(own, format_checkpoint_body(changed)))});
+  EXPECT_EQ(exit_code(other_root), 1) << other_root.out << other_root.describe();
+  EXPECT_FALSE(lines_with(other_root.out, "saved-checkpoint: tree size " + std::to_string(body.tree_size) + ": root differs").empty())
+      << other_root.out;
+
+  CheckpointBody beyond = body;
+  beyond.tree_size = static_cast<std::uint64_t>(size_ + 5);
+  const RunResult too_big = verify({"--checkpoint", write_file("beyond.note", sign_note(own, format_checkpoint_body(beyond)))});
+  EXPECT_EQ(exit_code(too_big), 1) << too_big.out << too_big.describe();
+  EXPECT_NE(too_big.out.find("beyond the rebuilt log"), std::string::npos) << too_big.out;
+}
+
+TEST_F(LogVerify, AnEventRewrittenTogetherWithItsLeafIsCaughtByTheSignedRoot) {
+  build_sealed_log();
+  const At at = event_of_leaf(1);
+  exec_sql("ALTER TABLE events DISABLE TRIGGER USER; UPDATE events SET data = jsonb_set(data, '{forged}', 'true')"
+           " WHERE position = " + std::to_string(at.position) + "; ALTER TABLE events ENABLE TRIGGER USER");
+  // The attacker recomputes the leaf from the edited event and rewrites leaf_data and leaf_hash to match.
+  pqxx::connection conn(database_url());
+  pqxx::work tx(conn);
+  const std::vector<RecordedEvent> events = read_events_after(tx, Checkpoint{}, read_horizon(tx), 100000);
+  std::string leaf_data;
+  for (const RecordedEvent& e : events) {
+    if (e.position == at.position) {
+      ASSERT_TRUE(log_leaf_data(e, &leaf_data).ok());
+    }
+  }
+  ASSERT_FALSE(leaf_data.empty());
+  tx.exec("ALTER TABLE log_leaves DISABLE TRIGGER USER");
+  tx.exec_params("UPDATE log_leaves SET leaf_data = $1, leaf_hash = decode($2, 'hex') WHERE leaf_index = 1", leaf_data,
+                 merkle_hex(merkle_leaf_hash(leaf_data)));
+  tx.exec("ALTER TABLE log_leaves ENABLE TRIGGER USER");
+  tx.commit();
+  const RunResult run = verify();
+  EXPECT_EQ(exit_code(run), 1) << run.out << run.describe();
+  EXPECT_TRUE(lines_with(run.out, "differs:").empty()) << run.out;  // leaf and event agree now
+  EXPECT_FALSE(lines_with(run.out, "checkpoint: tree size " + std::to_string(size_) + ": root differs").empty()) << run.out;
+  EXPECT_FALSE(lines_with(run.out, "node: ").empty()) << run.out;
+}
+
+}  // namespace
+}  // namespace ledger::test

@@ -18,6 +18,8 @@
 #   LEDGER_PGDATA      private cluster directory (default: <repo>/.pgdata)
 #   LEDGER_BIN         binary to run (default: $BUILD_DIR/carbon-ledger)
 #   LEDGER_NO_BUILD=1  skip installing deps and building (use the existing binary)
+#   LEDGER_SIGNING_KEY_FILE  the log's checkpoint signing key, made on first start when missing (default:
+#                      <repo>/.ledger-signing-key, mode 600)
 #   LEDGER_ADMIN_KEY_FILE  where the admin API key made on first start is kept (default:
 #                      <repo>/.ledger-admin-key, mode 600); printed once, when it is created
 set -euo pipefail
@@ -171,7 +173,16 @@ if ((!saved_key_valid)) && [[ -z $active_admins ]]; then
   log "created an admin API key (saved in $KEY_FILE)"
 fi
 
-DATABASE_URL=$PROJECT_URL "$BIN" project </dev/null &
+# The log's signing key on first start (docs/audit.md): the projector seals every event under checkpoints
+# signed with it. Kept beside the admin key, mode 600; its public half is what auditors pin.
+SIGNING_KEY_FILE=${LEDGER_SIGNING_KEY_FILE:-$ROOT/.ledger-signing-key}
+if [[ ! -f $SIGNING_KEY_FILE ]]; then
+  "$BIN" signing-key create --file "$SIGNING_KEY_FILE" >/dev/null \
+    || die "could not create the log's signing key in $SIGNING_KEY_FILE"
+  log "created the log's signing key (saved in $SIGNING_KEY_FILE)"
+fi
+log "the log's public key: $("$BIN" signing-key public --file "$SIGNING_KEY_FILE")"
+LEDGER_SIGNING_KEY_FILE=$SIGNING_KEY_FILE DATABASE_URL=$PROJECT_URL "$BIN" project </dev/null &
 project_pid=$!
 log "started projector (pid $project_pid, as ledger_project)"
 DATABASE_URL=$SERVE_URL "$BIN" serve </dev/null &

@@ -1,6 +1,7 @@
 #include "eventstore/canonical_json.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -8,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 
@@ -16,7 +18,13 @@
 namespace ledger {
 namespace {
 
-using Value = rapidjson::GenericValue<rapidjson::UTF8<>>;
+// Parsed into per-thread buffers: canonicalizing an event's data allocates nothing in the common case
+// (verify does it for every event of the log).
+using Allocator = rapidjson::MemoryPoolAllocator<rapidjson::CrtAllocator>;
+using Value = rapidjson::GenericValue<rapidjson::UTF8<>, Allocator>;
+using Document = rapidjson::GenericDocument<rapidjson::UTF8<>, Allocator, Allocator>;
+constexpr std::size_t kValueBufferBytes = 64 * 1024;
+constexpr std::size_t kParseStackBufferBytes = 16 * 1024;
 
 // The next UTF-16 code unit sequence of a UTF-8 string, for comparing member names as JCS sorts them.
 // RapidJSON validated the encoding, so the bytes are well formed.
@@ -98,8 +106,7 @@ Status append_value(const Value& v, int depth, std::string* out) {
       return Status::Ok();
     }
     case rapidjson::kObjectType: {
-      std::vector<const Value::Member*> members;
-      members.reserve(v.MemberCount());
+      boost::container::small_vector<const Value::Member*, 24> members;
       for (const auto& m : v.GetObject()) members.push_back(&m);
       auto name = [](const Value::Member* m) { return std::string_view(m->name.GetString(), m->name.GetStringLength()); };
       std::sort(members.begin(), members.end(),
@@ -128,9 +135,15 @@ Status append_value(const Value& v, int depth, std::string* out) {
 
 void append_canonical_json_string(std::string_view text, std::string* out) {
   static constexpr char kHex[] = "0123456789abcdef";
+  out->reserve(out->size() + text.size() + 2);
   out->push_back('"');
-  for (const char ch : text) {
-    const unsigned char c = static_cast<unsigned char>(ch);
+  // Runs of characters that need no escape are appended whole (most strings are one run).
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out->append(text.data() + run, i - run);
+    run = i + 1;
     switch (c) {
       case '"': out->append("\\\""); break;
       case '\\': out->append("\\\\"); break;
@@ -139,16 +152,13 @@ void append_canonical_json_string(std::string_view text, std::string* out) {
       case '\n': out->append("\\n"); break;
       case '\r': out->append("\\r"); break;
       case '\t': out->append("\\t"); break;
-      default:
-        if (c < 0x20) {
-          out->append("\\u00");
-          out->push_back(kHex[c >> 4]);
-          out->push_back(kHex[c & 15]);
-        } else {
-          out->push_back(ch);
-        }
+      default: {
+        const char escape[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
+        out->append(escape, sizeof escape);
+      }
     }
   }
+  out->append(text.data() + run, text.size() - run);
   out->push_back('"');
 }
 
@@ -201,7 +211,11 @@ void append_canonical_json_number(double value, std::string* out) {
 }
 
 Status canonicalize_json(std::string_view json, std::string* out) {
-  rapidjson::Document doc;
+  thread_local std::array<char, kValueBufferBytes> value_buffer;
+  thread_local std::array<char, kParseStackBufferBytes> stack_buffer;
+  Allocator value_allocator(value_buffer.data(), value_buffer.size());
+  Allocator stack_allocator(stack_buffer.data(), stack_buffer.size());
+  Document doc(&value_allocator, 1024, &stack_allocator);
   // Iterative: hostile nesting cannot exhaust the stack while parsing (append_value bounds the depth).
   doc.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseFullPrecisionFlag |
             rapidjson::kParseIterativeFlag>(json.data(), json.size());

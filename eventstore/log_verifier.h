@@ -45,6 +45,10 @@ struct LogVerifyOptions {
   // A note an auditor saved earlier (--checkpoint FILE): it must verify with the trusted key and its root be
   // the rebuilt root at its size.
   std::optional<std::string> auditor_checkpoint_note;
+  // --deep: also compare every stored leaf's data byte for byte (not only its hash) and every stored tree node
+  // with the rebuilt one. Without it a leaf is checked by its hash (what the signed roots commit to), which
+  // reads a third of the bytes.
+  bool deep = false;
   std::size_t lines_per_kind_max = kLogVerifyLinesPerKindMax;
   std::function<void(std::string_view line)> on_finding;                       // one line, no newline
   std::function<void(std::int64_t events, double seconds)> on_progress;        // about once a second

@@ -19,11 +19,15 @@ std::uint64_t split_point(std::uint64_t n) {
 
 MerkleHash sha256_with_prefix(std::uint8_t prefix, const void* a, std::size_t a_size, const void* b,
                               std::size_t b_size) {
-  const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  // One context per thread, reset by each DigestInit: verify hashes millions of leaves and nodes.
+  thread_local const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
   LEDGER_ASSERT(ctx != nullptr, "EVP_MD_CTX_new failed");
   MerkleHash out;
   unsigned int length = 0;
-  LEDGER_ASSERT(EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) == 1 &&
+  // Fetched once: OpenSSL 3 looks an implicit EVP_sha256() up (under a lock) at every DigestInit.
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  LEDGER_ASSERT(sha256 != nullptr, "OpenSSL has no SHA-256");
+  LEDGER_ASSERT(EVP_DigestInit_ex(ctx.get(), sha256, nullptr) == 1 &&
                     EVP_DigestUpdate(ctx.get(), &prefix, 1) == 1 &&
                     (a_size == 0 || EVP_DigestUpdate(ctx.get(), a, a_size) == 1) &&
                     (b_size == 0 || EVP_DigestUpdate(ctx.get(), b, b_size) == 1) &&
@@ -248,18 +252,22 @@ std::string merkle_hex(const MerkleHash& hash) {
 
 bool merkle_from_hex(std::string_view hex, MerkleHash* out) {
   if (hex.size() != 64) return false;
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
+  // A table: verify decodes a stored hash per leaf.
+  static const std::array<std::int8_t, 256> kNibble = [] {
+    std::array<std::int8_t, 256> t{};
+    t.fill(-1);
+    for (int c = '0'; c <= '9'; ++c) t[c] = static_cast<std::int8_t>(c - '0');
+    for (int c = 'a'; c <= 'f'; ++c) t[c] = static_cast<std::int8_t>(c - 'a' + 10);
+    for (int c = 'A'; c <= 'F'; ++c) t[c] = static_cast<std::int8_t>(c - 'A' + 10);
+    return t;
+  }();
+  int bad = 0;
   for (std::size_t i = 0; i < 32; ++i) {
-    const int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
+    const int hi = kNibble[static_cast<unsigned char>(hex[2 * i])], lo = kNibble[static_cast<unsigned char>(hex[2 * i + 1])];
+    bad |= hi | lo;
     (*out)[i] = static_cast<std::uint8_t>(hi << 4 | lo);
   }
-  return true;
+  return bad >= 0;
 }
 
 }  // namespace ledger

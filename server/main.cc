@@ -159,10 +159,10 @@ constexpr const char* kSigningKeyHelp =
     LEDGER_COMMON_ENV_HELP;
 
 constexpr const char* kVerifyHelp =
-    "usage: carbon-ledger verify [--checkpoint FILE] [--public-key KEY_OR_FILE]\n"
+    "usage: carbon-ledger verify [--checkpoint FILE] [--public-key KEY_OR_FILE] [--deep]\n"
     "\n"
-    "Recomputes every event's leaf (its RFC 8785 canonical JSON) and compares it with the stored leaf,\n"
-    "rebuilds the Merkle tree from the events, compares the stored nodes, and checks every stored checkpoint:\n"
+    "Recomputes every event's leaf (its RFC 8785 canonical JSON) and compares its hash with the stored leaf's,\n"
+    "rebuilds the Merkle tree from the events, and checks every stored checkpoint:\n"
     "its signature by the trusted key and its root at its tree size (docs/audit.md). Prints one line per\n"
     "finding (at most 20 per kind; the rest are counted), then a summary; progress on stderr. Read-only: run it\n"
     "as the owner or an auditor (ledger_auditor) role. Exit 0 when everything holds, 1 when anything differs,\n"
@@ -170,6 +170,8 @@ constexpr const char* kVerifyHelp =
     "\n"
     "--checkpoint FILE      a checkpoint note saved earlier: it must verify with the trusted key, and its root\n"
     "                       be the root of today's log at its size\n"
+    "--deep                 also compare every stored leaf's data byte for byte and every stored tree node\n"
+    "                       with the rebuilt one (reads about three times the bytes)\n"
     "--public-key KEY_OR_FILE  the trusted verifier key \"<name>+<key id>+<key>\" (as GET /log/public-key), or a\n"
     "                       file holding it. Default: the public half of LEDGER_SIGNING_KEY_FILE\n"
     "\n"
@@ -680,9 +682,12 @@ bool read_small_file(const std::string& path, std::string* out) {
 
 int cmd_verify(const Args& args) {
   std::optional<std::string> checkpoint_file, public_key;
+  bool deep = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const bool has_value = i + 1 < args.size();
-    if (args[i] == "--checkpoint" && has_value) {
+    if (args[i] == "--deep") {
+      deep = true;
+    } else if (args[i] == "--checkpoint" && has_value) {
       checkpoint_file = args[++i];
     } else if (args[i] == "--public-key" && has_value) {
       public_key = args[++i];
@@ -691,6 +696,7 @@ int cmd_verify(const Args& args) {
     }
   }
   ledger::LogVerifyOptions options;
+  options.deep = deep;
   if (public_key) {
     std::string text = *public_key;
     // A key has two '+'; anything else is taken for a file that holds one.

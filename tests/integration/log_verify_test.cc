@@ -273,7 +273,23 @@ TEST_F(LogVerify, AnEventRewrittenTogetherWithItsLeafIsCaughtByTheSignedRoot) {
   EXPECT_EQ(exit_code(run), 1) << run.out << run.describe();
   EXPECT_TRUE(lines_with(run.out, "differs:").empty()) << run.out;  // leaf and event agree now
   EXPECT_FALSE(lines_with(run.out, "checkpoint: tree size " + std::to_string(size_) + ": root differs").empty()) << run.out;
-  EXPECT_FALSE(lines_with(run.out, "node: ").empty()) << run.out;
+  // --deep also names the stored nodes above the rewritten leaf, which no longer match it.
+  const RunResult deep = verify({"--deep"});
+  EXPECT_EQ(exit_code(deep), 1) << deep.out << deep.describe();
+  EXPECT_FALSE(lines_with(deep.out, "node: ").empty()) << deep.out;
+}
+
+TEST_F(LogVerify, DeepComparesStoredLeafDataByteForByte) {
+  build_sealed_log();
+  // The stored leaf data alone is rewritten (its hash kept): proofs would serve it, so --deep reports it.
+  exec_sql("ALTER TABLE log_leaves DISABLE TRIGGER USER; UPDATE log_leaves SET leaf_data = leaf_data || ' '"
+           " WHERE leaf_index = 2; ALTER TABLE log_leaves ENABLE TRIGGER USER");
+  EXPECT_EQ(exit_code(verify()), 0);  // the hashes, the tree and the checkpoints all hold
+  const RunResult deep = verify({"--deep"});
+  EXPECT_EQ(exit_code(deep), 1) << deep.out << deep.describe();
+  const auto differs = lines_with(deep.out, "differs:");
+  ASSERT_FALSE(differs.empty()) << deep.out;
+  EXPECT_NE(differs[0].find("leaf 2 "), std::string::npos) << differs[0];
 }
 
 }  // namespace

@@ -77,7 +77,7 @@ CARVES=$(int_env BENCH_CARVES 10000 1)
 CARVE_SAMPLES=$(int_env BENCH_CARVE_SAMPLES 100 1)
 ((CARVES >= CARVE_SAMPLES && BLOCK_UNITS > CARVES + CARVE_SAMPLES)) \
   || die "need BENCH_CARVES >= BENCH_CARVE_SAMPLES and BENCH_BLOCK_UNITS > BENCH_CARVES + BENCH_CARVE_SAMPLES"
-KNOWN_FIGURES="register retire get lag partial hot carve10k rebuild verify"
+KNOWN_FIGURES="register seal retire get lag partial hot carve10k rebuild verify"
 FIGURES=${BENCH_FIGURES-$KNOWN_FIGURES}
 FIGURES=${FIGURES//,/ }
 declare -A RUN_FIGURE=()
@@ -215,9 +215,26 @@ wait_projected() {  # LIMIT_SECONDS
   done
 }
 
+# The projector seals the verifiable log, as make run has it (every row is measured so), unless SEALING is
+# empty (the seal row's baseline).
+SEALING=1
 start_project() {
-  DATABASE_URL=$(url ledger ledger_project) "$BIN" project >"$WORK/project.log" 2>&1 &
+  LEDGER_SIGNING_KEY_FILE=${SEALING:+$SEAL_KEY_FILE} DATABASE_URL=$(url ledger ledger_project) "$BIN" project \
+    >>"$WORK/project.log" 2>&1 &
   PROJECT_PID=$!
+}
+
+# Waits until the sealer has put every event under a checkpoint (bounded).
+wait_sealed() {  # LIMIT_SECONDS
+  local deadline=$((SECONDS + $1)) line sealed total
+  while :; do
+    line=$(sql_value ledger "SELECT (SELECT coalesce(max(tree_size), 0) FROM log_checkpoints) || ' ' || (SELECT count(*) FROM events)")
+    read -r sealed total <<<"$line"
+    ((sealed >= total)) && return 0
+    kill -0 "$PROJECT_PID" 2>/dev/null || die "the projector exited (see project.log)"
+    ((SECONDS < deadline)) || die "the sealer did not catch up within ${1}s ($sealed of $total events)"
+    sleep 0.5
+  done
 }
 
 start_serve() {
@@ -281,9 +298,12 @@ export LEDGER_BENCH_KEY
 bounded 60 env DATABASE_URL="$(url ledger ledger_owner)" "$BIN" keys create --account "Bench Buyer" --role holder \
   >/dev/null || die "keys create (buyer account) failed"
 
+SEAL_KEY_FILE=$WORK/seal-signing.key
+"$BIN" signing-key create --name bench.local/log --file "$SEAL_KEY_FILE" >/dev/null 2>"$WORK/seal-key.log" \
+  || { cat "$WORK/seal-key.log" >&2; die "signing-key create failed"; }
 start_project
 start_serve
-log "serve (pid $SERVE_PID) on port $PORT, project (pid $PROJECT_PID)"
+log "serve (pid $SERVE_PID) on port $PORT, project (pid $PROJECT_PID, sealing the log)"
 # A request must work before anything is measured.
 probe=$(curl -sS -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/healthz" 2>/dev/null) || probe=""
 [[ $probe == 200 ]] || die "GET /healthz answered '${probe:-nothing}'"
@@ -305,6 +325,29 @@ for ((run = 1; run <= RUNS; run++)); do
     --pgbench-logs "$WORK/pgb-register-$run"
   rm -f "$WORK/pgb-register-$run".*
 done
+
+# ------------------------------------------------------------------------------------------ seal
+# What the verifiable log costs register throughput: the register load with the projector sealing (ours)
+# against the same without a signing key (baseline), interleaved, each after the log has caught up.
+for ((run = 1; run <= RUNS; run++)); do
+  runs seal || break
+  for side in baseline ours; do
+    stop_process "$PROJECT_PID" project
+    if [[ $side == ours ]]; then SEALING=1; else SEALING=; fi
+    start_project
+    wait_projected 300
+    [[ -n $SEALING ]] && wait_sealed 300
+    checkpoint ledger
+    log "seal: register with the log $([[ -n $SEALING ]] && echo sealed || echo not sealed), run $run/$RUNS"
+    run_wrk "$WORK/seal-$side-$run.out" register.lua "$RUN_SECONDS" "s$side$run-$(date +%s%N)"
+    add_result --figure seal --side "$side" --run "$run" --wrk "$WORK/seal-$side-$run.out"
+  done
+done
+if [[ -z $SEALING ]]; then
+  stop_process "$PROJECT_PID" project
+  SEALING=1
+  start_project
+fi
 
 # ------------------------------------------------------------------------------------------ retire
 # Enough SOLD credits for every retire run at up to 2x the best register rate (retire does the same work

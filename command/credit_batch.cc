@@ -3,6 +3,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "auth/access_events.h"
 #include "eventstore/assert.h"
 #include "command/serial_numbers.h"
 
@@ -50,6 +51,9 @@ std::string event_metadata(const CreditCommandRequest& request) {
 // Appends `events` to `stream`, evolving its state.
 void append_to(const std::string& stream_id, StreamState* stream, const std::vector<CreditEvent>& events,
                const std::string& metadata, std::vector<NewEvent>* out) {
+  // load_states() leaves the access stream at version 0, where every command but a registration is "not
+  // found", and no registration or carve computes its id (a v4, not a v5, UUID).
+  LEDGER_ASSERT(!is_access_stream(stream_id), "no credit event is ever appended to the access stream");
   for (const CreditEvent& event : events) {
     NewEvent e;
     e.stream_id = stream_id;
@@ -83,7 +87,10 @@ std::string ascii_lowercase(std::string text) {
 
 std::map<std::string, StreamState> load_states(const StreamsFromSnapshots& read) {
   std::map<std::string, StreamState> states;
+  // The access stream (auth/access_events.h) holds key and binding changes, no credit: like an id with no
+  // events, it stays at version 0 ("not found"), never an undecodable stream (a 500).
   for (const StreamSnapshot& snapshot : read.snapshots) {
+    if (is_access_stream(snapshot.stream_id)) continue;
     StreamState& stream = states[snapshot.stream_id];
     CreditState state;
     Status decoded = decode_state(snapshot.state_json, &state);
@@ -96,6 +103,7 @@ std::map<std::string, StreamState> load_states(const StreamsFromSnapshots& read)
     stream.state = std::move(state);
   }
   for (const RecordedEvent& recorded : read.events) {
+    if (is_access_stream(recorded.stream_id)) continue;
     StreamState& stream = states[recorded.stream_id];
     if (!stream.status.ok()) continue;
     if (recorded.stream_version != stream.state.version + 1) {

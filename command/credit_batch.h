@@ -23,7 +23,8 @@ struct StreamState {
   Status status;
 };
 
-// Folds snapshots and events (ordered by stream, then version) into decider states.
+// Folds snapshots and events (ordered by stream, then version) into decider states. The access stream's
+// (auth/access_events.h) are skipped: it is no credit, so it stays at version 0 like an unknown id.
 std::map<std::string, StreamState> load_states(const StreamsFromSnapshots& read);
 
 // The numbering a registration's units belong to, the key of its units claim: Verra numbers units

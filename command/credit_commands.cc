@@ -9,6 +9,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "auth/access_events.h"
 #include "command/credit_batch.h"
 #include "command/text_rules.h"
 #include "eventstore/database.h"
@@ -238,7 +239,10 @@ std::vector<CreditCommandResult> execute_credit_batch(WorkerConnection& connecti
       pqxx::work tx(*conn);
       // Reads first: the event INSERT must be this transaction's first write (see event_store.h).
       std::vector<std::string> stream_ids;
-      for (const CreditCommandRequest& r : requests) stream_ids.push_back(r.credit_id);
+      // The access stream is no credit (load_states skips it): not worth reading its every key change.
+      for (const CreditCommandRequest& r : requests) {
+        if (!is_access_stream(r.credit_id)) stream_ids.push_back(r.credit_id);
+      }
       const BatchFacts facts = read_facts(tx, requests, keys, read_claims_first);
       batch = decide_batch(requests, keys, load_states(read_streams_from_snapshots(tx, stream_ids)), facts);
       if (batch.events.empty() && batch.idempotency.empty()) return batch.results;  // refusals and no-ops only

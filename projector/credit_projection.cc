@@ -3,6 +3,7 @@
 #include <limits>
 #include <string_view>
 
+#include "auth/access_events.h"
 #include "command/credit.h"
 
 namespace ledger {
@@ -64,6 +65,10 @@ Status apply_event(const RecordedEvent& e, std::optional<CreditRecord>* record, 
   *entry = CreditHistoryEntry{e.stream_id, e.stream_version, e.event_type, e.recorded_at, e.data_json};
   *record = std::move(next);
   return Status::Ok();
+}
+
+bool is_access_event(const RecordedEvent& e) {
+  return is_access_stream(e.stream_id) && is_access_event_type(e.event_type);
 }
 
 }  // namespace ledger

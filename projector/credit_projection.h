@@ -20,4 +20,10 @@ namespace ledger {
 // a wrong read model.
 Status apply_event(const RecordedEvent& e, std::optional<CreditRecord>* record, CreditHistoryEntry* entry);
 
+// True for an event of the access stream (auth/access_events.h: key and registry binding changes) of one of
+// its types: no credit, so the projector and the rebuild pass over it (their checkpoint moves past it)
+// without a record or a history entry. Anything else goes to apply_event(), which refuses what it cannot
+// decode, an access-stream event of another type included.
+bool is_access_event(const RecordedEvent& e);
+
 }  // namespace ledger

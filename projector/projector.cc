@@ -13,6 +13,7 @@
 
 #include <pqxx/pqxx>
 
+#include "eventstore/assert.h"
 #include "eventstore/database.h"
 #include "eventstore/event_store.h"
 #include "eventstore/log_line.h"
@@ -172,7 +173,7 @@ class WakeReceiver final : public pqxx::notification_receiver {
 struct BatchResult {
   enum class Kind { kLockBusy, kCommitted, kInvariantViolation };
   Kind kind = Kind::kCommitted;
-  std::size_t events = 0;  // applied and committed
+  std::size_t events = 0;  // applied and committed (access events passed over are not counted)
   bool full = false;       // the batch hit batch_size_max: more events are probably waiting
   Checkpoint checkpoint;   // after the batch
   std::string last_recorded_at;
@@ -382,11 +383,13 @@ class Projector {
                                         " events, limit " + std::to_string(options_.batch_size_max)));
     }
 
-    // The records this batch touches, in first-touched order; one query for those that exist.
+    // The records this batch touches, in first-touched order; one query for those that exist. Access events
+    // (key and binding changes) touch none.
     std::unordered_map<std::string, std::optional<CreditRecord>> records;
     std::vector<std::string> touched;
     std::string id_array = "{";
     for (const RecordedEvent& e : events) {
+      if (is_access_event(e)) continue;
       if (records.try_emplace(e.stream_id).second) {
         if (touched.size() > 0) id_array += ',';
         id_array += e.stream_id;  // uuid text needs no quoting in an array literal
@@ -405,6 +408,7 @@ class Projector {
 
     std::vector<CreditHistoryEntry> history;
     history.reserve(events.size());
+    std::size_t skipped = 0;  // access events
     auto previous = log_order(checkpoint.transaction_id, checkpoint.position);
     for (const RecordedEvent& e : events) {
       const auto order = log_order(e.transaction_id, e.position);
@@ -414,6 +418,10 @@ class Projector {
                                           " in log order"));
       }
       previous = order;
+      if (is_access_event(e)) {
+        ++skipped;  // no credit: the checkpoint passes it, nothing else changes
+        continue;
+      }
       CreditHistoryEntry entry;
       Status s = apply_event(e, &records[e.stream_id], &entry);
       if (!s.ok()) return violation(std::move(s));
@@ -442,13 +450,15 @@ class Projector {
       return violation(Status::Internal("history insert wrote " + std::to_string(added_rows) + " of " +
                                         std::to_string(history.size()) + " entries"));
     }
-    write_checkpoint(tx, kCreditRecordsProjection, result.checkpoint, static_cast<std::int64_t>(events.size()));
+    LEDGER_ASSERT(history.size() + skipped == events.size(), "every event of the batch applied or skipped");
+    // events_applied counts what the read model reflects: credit events, not the access events passed over.
+    write_checkpoint(tx, kCreditRecordsProjection, result.checkpoint, static_cast<std::int64_t>(history.size()));
     clear_halt_once(tx);
     tx.commit();
     halt_cleared_ = true;
     result.duration_s = std::chrono::duration<double>(SteadyClock::now() - started).count();
 
-    result.events = events.size();
+    result.events = history.size();
     result.full = events.size() == options_.batch_size_max;
     result.last_recorded_at = last.recorded_at;
     return result;

@@ -212,8 +212,9 @@ class Rebuild {
     }
 
     const Checkpoint last = last_checkpoint_below(tx, horizon);
-    std::int64_t replayed = 0;
-    Status replay_status = replay_and_write(tx, reader, total, &replayed);
+    std::int64_t replayed = 0;  // every event below the horizon
+    std::int64_t applied = 0;   // those of credits (the access stream's are passed over)
+    Status replay_status = replay_and_write(tx, reader, total, &replayed, &applied);
     if (!replay_status.ok()) return replay_status;
     if (replayed != total) {
       return Status::Internal("replayed " + std::to_string(replayed) + " events but " + std::to_string(total) +
@@ -238,13 +239,16 @@ class Rebuild {
     tx.exec_params("UPDATE projection_checkpoints SET events_applied = 0, halted_reason = NULL, halted_at = NULL"
                    " WHERE projection_name = $1",
                    std::string(kCreditRecordsProjection));
-    write_checkpoint(tx, kCreditRecordsProjection, last, replayed);
+    // events_applied counts credit events, as the live projector does.
+    write_checkpoint(tx, kCreditRecordsProjection, last, applied);
     if (stop_requested_.load()) return stopped();
     tx.commit();
 
     const double elapsed_s = seconds_since(start_);
-    log_line(LogLevel::kInfo, "replayed " + std::to_string(replayed) + " events into " + std::to_string(records_written_) +
-             " records in " + format_fixed(elapsed_s, 2) + " s (" + per_second(replayed, elapsed_s) +
+    // The credit events, into records; the access stream's (key and binding changes) were read and passed over.
+    log_line(LogLevel::kInfo, "replayed " + std::to_string(applied) + " events into " +
+             std::to_string(records_written_) + " records (and passed over " + std::to_string(replayed - applied) +
+             " of the access stream) in " + format_fixed(elapsed_s, 2) + " s (" + per_second(replayed, elapsed_s) +
              " events/s)");
     return Status::Ok();
   }
@@ -312,7 +316,8 @@ class Rebuild {
   // independent, so this replays exactly what (transaction_id, position) order would) and writes each
   // record with COPY as soon as its stream ends. The reading happens on a session of its own, a page
   // ahead; memory holds a few pages of events, not the whole model.
-  Status replay_and_write(pqxx::work& tx, ReplayReader& reader, std::int64_t total, std::int64_t* replayed) {
+  Status replay_and_write(pqxx::work& tx, ReplayReader& reader, std::int64_t total, std::int64_t* replayed,
+                          std::int64_t* applied) {
     auto last_progress = SteadyClock::now();
     const auto replay_start = last_progress;
     std::optional<CreditRecord> current;  // the stream being replayed; complete once the next one starts
@@ -323,6 +328,7 @@ class Rebuild {
       const ReplayPage page = reader.next(stop_requested_);
       if (!page.status.ok()) return stop_requested_.load() ? stopped() : page.status;
       for (const RecordedEvent& e : page.events) {
+        if (is_access_event(e)) continue;  // no credit (key and binding changes): no record, no history
         if (current.has_value() && current->id != e.stream_id) {
           finished.push_back(std::move(*current));
           current.reset();
@@ -331,6 +337,7 @@ class Rebuild {
         Status s = apply_event(e, &current, &entry);
         if (!s.ok()) return s;
         history.push_back(std::move(entry));
+        ++*applied;
       }
       *replayed += static_cast<std::int64_t>(page.events.size());
       if (*replayed > total) {

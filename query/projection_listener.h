@@ -3,7 +3,8 @@
 // thread and a PostgreSQL session of its own (never an Asio thread), it LISTENs on the projector's channel
 // (kRecordsProjectedChannel: one notification per committed batch) and calls `on_projected` once per
 // wake-up, for however many notifications arrived together. When its session drops it reconnects with
-// backoff and calls `on_projected` too, since notifications may have been missed meanwhile.
+// backoff and calls `on_projected` too, since notifications may have been missed meanwhile. Optionally the
+// same for the log sealer's channel (kLogSealedChannel), waking GET /events long polls and streams.
 #pragma once
 
 #include <atomic>
@@ -29,6 +30,10 @@ class ProjectionListener {
  public:
   // `on_projected` runs on the listener's thread: it must be quick and must not block.
   ProjectionListener(ProjectionListenerOptions options, std::function<void()> on_projected);
+  // Also LISTENs on the sealer's channel (kLogSealedChannel: one notification per sealing transaction) and
+  // calls `on_log_sealed` once per wake-up that brought any, and after each reconnect. Same rules.
+  ProjectionListener(ProjectionListenerOptions options, std::function<void()> on_projected,
+                     std::function<void()> on_log_sealed);
   ~ProjectionListener();  // stop()
   ProjectionListener(const ProjectionListener&) = delete;
   ProjectionListener& operator=(const ProjectionListener&) = delete;
@@ -48,6 +53,7 @@ class ProjectionListener {
 
   const ProjectionListenerOptions options_;
   const std::function<void()> on_projected_;
+  const std::function<void()> on_log_sealed_;  // empty: kLogSealedChannel is not listened to
   std::mutex mutex_;
   std::condition_variable stop_cv_;
   bool stopping_ = false;  // guarded by mutex_

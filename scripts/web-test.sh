@@ -87,6 +87,11 @@ for registry in Verra "Gold Standard" "Test Registry"; do
     --actor web-test >/dev/null 2>&1 || die "registries bind $registry failed"
 done
 
+# The log's signing key, so the projector seals the log (GET /log/*, /events): a checkpoint every 100 ms.
+DATABASE_URL=$(url ledger_owner) "$BIN" signing-key create --file "$TMP/signing.key" >/dev/null 2>"$OUT/signing-key.log" \
+  || die "signing-key create failed: $(cat "$OUT/signing-key.log")"
+export LEDGER_SIGNING_KEY_FILE=$TMP/signing.key LEDGER_CHECKPOINT_INTERVAL_MS=100
+
 # Free ports: serve binds port 0 and says which; the projector's metrics port likewise.
 DATABASE_URL=$(url ledger_project) LEDGER_PROJECTOR_METRICS_PORT=0 "$BIN" project </dev/null \
   >"$OUT/project.log" 2>&1 &

@@ -24,6 +24,9 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <pqxx/pqxx>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "auth/api_key.h"
 #include "auth/authenticator.h"
@@ -33,15 +36,21 @@
 #include "command/credit_request.h"
 #include "command/serial_numbers.h"
 #include "command/text_rules.h"
+#include "eventstore/base64.h"
+#include "eventstore/database.h"
 #include "eventstore/database_workers.h"
 #include "eventstore/log_line.h"
+#include "eventstore/merkle_log.h"
 #include "eventstore/uuid.h"
+#include "query/certificate.h"
+#include "query/log_query.h"
 #include "query/projection_listener.h"
 #include "query/record_query.h"
 #include "server/access_log.h"
 #include "server/build_info.h"
 #include "projector/metric_families.h"
 #include "server/http_api.h"
+#include "server/pdf_renderer.h"
 #include "server/serve_metrics.h"
 #include "server/slot_limiter.h"
 #include "server/static_assets.h"
@@ -62,12 +71,32 @@ constexpr const char* kRetryAfterSeconds = "1";
 constexpr const char* kPageCsp =
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+// The certificate page is one self-contained document: its own inline style and nothing else.
+constexpr const char* kCertificateCsp =
+    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 constexpr const char* kDocsCsp =
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "font-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 // GETs waiting for a record version at once; beyond: 503 (each holds a timer and re-reads per batch).
 constexpr std::size_t kVersionWaitersMax = 4096;
 constexpr std::size_t kFirstBytesReadMax = 4096;    // read at once when an idle connection's next request begins
+// GET /events: the page size unless ?limit says, and the longest ?wait (seconds).
+constexpr std::int64_t kEventsLimitDefault = 100;
+constexpr std::int64_t kEventsWaitMaxSeconds = 30;
+// GET /events?wait= requests waiting for the sealer at once; beyond: 503 (each holds a timer, no connection).
+constexpr std::size_t kLogWaitersMax = 4096;
+// Event streams (GET /events, Accept: text/event-stream) open at once; beyond: 503. Each holds a connection
+// slot and a timer, never a database connection while it waits.
+constexpr std::size_t kEventStreamsMax = 1024;
+// A stream ends after this long, so none is held forever; the client reconnects with Last-Event-ID after the
+// `retry:` hint. A comment goes out every kEventStreamKeepAlive while nothing else does.
+constexpr std::chrono::seconds kEventStreamMax{300};
+constexpr std::chrono::seconds kEventStreamKeepAlive{15};
+constexpr int kEventStreamRetryMs = 1000;
+// Log reads (GET /log/*, proofs, /events): their own connections, so proofs and pages never queue behind
+// record lookups, and a bounded queue of them.
+constexpr std::size_t kLogReadThreads = 2;
+constexpr std::size_t kLogReadQueueMax = 256;
 
 // The whole answer to a connection refused at accept: written with one non-blocking send, nothing read.
 std::string canned_refusal(const std::string& detail) {
@@ -114,6 +143,7 @@ class Server {
         appender_(options.database_url, DatabaseLimits(), options.appender),
         reader_(options.database_url, DatabaseLimits(), options.reader),
         health_workers_(options.database_url, DatabaseLimits(), 1, 64),
+        log_workers_(options.database_url, DatabaseLimits(), kLogReadThreads, kLogReadQueueMax),
         authenticator_(AuthenticatorOptions{options.database_url, options.key_reload_interval_ms, options.keys_max}),
         connection_slots_(options.connections_max, options.connections_per_peer_max),
         // A connection has one request in flight at a time, so the total never binds; per key does.
@@ -164,6 +194,7 @@ class Server {
       if (error) return;
       log_line(LogLevel::kInfo, "signal " + std::to_string(signal_number) + ", finishing in-flight requests");
       stopping_ = true;
+      on_log_sealed();  // long polls answer and event streams end now rather than at their timers
       beast::error_code ignored;
       acceptor.close(ignored);
       net::co_spawn(io_, drain_then_stop(), net::detached);
@@ -180,6 +211,7 @@ class Server {
     appender_.stop();
     reader_.stop();
     health_workers_.stop();
+    log_workers_.stop();
     authenticator_.stop();
     log_to_stderr("serve", LogLevel::kInfo, "stopped");
     return 0;
@@ -321,6 +353,29 @@ class Server {
         res = problem_response(*bad_head, req.version(), false);
       } else {
         res = co_await handle(req, request_id, &facts);
+      }
+      if (facts.event_stream_start.has_value() && res.result() == http::status::ok) {
+        // GET /events as Server-Sent Events: the header now, then the stream, delimited by closing the
+        // connection (no Content-Length, no keep-alive); logged and counted once, when it ends.
+        ++sse_streams_;
+        http::response<http::empty_body> head{http::status::ok, req.version()};
+        head.set(http::field::content_type, "text/event-stream");
+        head.set(http::field::cache_control, "no-store");
+        head.set("X-Request-Id", request_id);
+        head.set("X-Content-Type-Options", "nosniff");
+        head.set("X-Accel-Buffering", "no");  // proxies pass each event on at once
+        head.keep_alive(false);
+        http::response_serializer<http::empty_body> serializer(head);
+        stream.expires_after(std::chrono::milliseconds(options_.write_timeout_ms));
+        auto [head_ec, head_written] =
+            co_await http::async_write_header(stream, serializer, net::as_tuple(net::use_awaitable));
+        (void)head_written;
+        if (!head_ec) co_await stream_events(stream, *facts.event_stream_start);
+        --sse_streams_;
+        log_request(req.method_string(), req.target(), facts.route, 200, started, request_id, facts.account);
+        metrics_.observe_request(facts.route, req.method_string(), 200, seconds_since(started));
+        --requests_in_flight_;
+        break;
       }
       const bool keep_alive = req.keep_alive() && !stopping_ && !bad_head;
       res.version(req.version());
@@ -471,6 +526,9 @@ class Server {
   struct RequestFacts {
     std::string_view route = "unmatched";  // a kRoutes path: static storage, no copy per request
     std::string account;
+    // GET /events with Accept: text/event-stream: the leaf index to stream from. The session then writes the
+    // stream instead of the (empty) Response handle returned.
+    std::optional<std::int64_t> event_stream_start;
   };
 
   net::awaitable<Response> handle(const Request& req, const std::string& request_id, RequestFacts* facts) {
@@ -508,7 +566,7 @@ class Server {
       case Route::Kind::kLogLeaves:
       case Route::Kind::kRecordProof:
       case Route::Kind::kEvents:
-        co_return co_await handle_log(req, route, version);
+        co_return co_await handle_log(req, route, version, facts);
       case Route::Kind::kGetRecord:
         co_return co_await handle_get_record(req, route, version);  // every role may read
       case Route::Kind::kListRecords:
@@ -796,12 +854,469 @@ class Server {
     co_return res;
   }
 
-  // GET /log/*, /records/{id}/proof and /events (docs/audit.md).
-  net::awaitable<Response> handle_log(const Request& req, const Route& route, unsigned version) {
-    (void)req;
-    (void)route;
-    co_return problem_response({501, "not-implemented", "Not implemented", "not yet"}, version, true);
+  // ---- The verifiable log: GET /log/*, /records/{id}/proof and /events (docs/audit.md) ----
+
+  // What one log read found: the body to answer, or why not. Made on a log worker thread.
+  struct LogAnswer {
+    enum class Kind { kOk, kNoCheckpoint, kNotFound, kBadParameter, kUnavailable, kInternal };
+    Kind kind = Kind::kOk;
+    std::string body;
+    std::string parameter;  // kBadParameter: which one, and `detail` what is wrong with it
+    std::string detail;
+    std::int64_t next = 0;  // /events: the leaf index after the last one returned
+    std::size_t count = 0;  // /events: leaves returned
+  };
+
+  static LogAnswer log_failure(LogAnswer::Kind kind, std::string detail, std::string parameter = {}) {
+    LogAnswer a;
+    a.kind = kind;
+    a.detail = std::move(detail);
+    a.parameter = std::move(parameter);
+    return a;
   }
+
+  // Runs `read` on a log worker in one read-only REPEATABLE READ transaction, so everything it reads (the
+  // checkpoint, the tree, the leaves) is one snapshot; the session's statement timeout bounds each statement.
+  // A lost pooled session is retried once (PostgreSQL may have ended it while idle: not an outage).
+  net::awaitable<LogAnswer> read_log(std::function<LogAnswer(pqxx::transaction_base&)> read) {
+    std::function<LogAnswer(WorkerConnection&)> job = [read = std::move(read)](WorkerConnection& connection) {
+      LogAnswer answer;
+      for (int attempt = 0; attempt < 2; ++attempt) {
+        Status error;
+        pqxx::connection* conn = connection.get(&error);
+        if (conn == nullptr) return log_failure(LogAnswer::Kind::kUnavailable, error.message());
+        try {
+          pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(*conn, "log_read");
+          answer = read(tx);
+          tx.commit();
+          return answer;
+        } catch (const std::exception& e) {
+          const bool lost = is_connection_failure(e);
+          if (lost) connection.discard();
+          answer = log_failure(lost || is_timeout(e) ? LogAnswer::Kind::kUnavailable : LogAnswer::Kind::kInternal,
+                               single_line(e.what()));
+          if (!lost) return answer;
+        }
+      }
+      return answer;
+    };
+    // Named, not temporaries in the co_await expression (GCC 12 mishandles those), as everywhere here.
+    LogAnswer busy = log_failure(LogAnswer::Kind::kUnavailable, "the log read queue is full");
+    co_return co_await run_on_database<LogAnswer>(log_workers_, std::move(job), std::move(busy));
+  }
+
+  Response log_failure_response(const LogAnswer& answer, unsigned version) {
+    switch (answer.kind) {
+      case LogAnswer::Kind::kNoCheckpoint:
+        return problem_response({404, "no-checkpoint", "The log has no checkpoint yet",
+                                 "no signed checkpoint has been made yet (the sealer, in carbon-ledger project with "
+                                 "LEDGER_SIGNING_KEY_FILE, makes the first one shortly after the first event)"},
+                                version, true);
+      case LogAnswer::Kind::kNotFound:
+        return problem_response({404, "credit-not-found", "Credit not found", answer.detail}, version, true);
+      case LogAnswer::Kind::kBadParameter:
+        return bad_parameter(answer.parameter, answer.detail, version);
+      case LogAnswer::Kind::kUnavailable: {
+        Response res = problem_response(
+            {503, "database-unavailable", "The ledger database is unavailable", answer.detail}, version, true);
+        res.set(http::field::retry_after, kRetryAfterSeconds);
+        return res;
+      }
+      default:
+        break;
+    }
+    log_line(LogLevel::kError, "log read failed: " + answer.detail);
+    return problem_response({500, "internal-error", "Internal error", "the log could not be read"}, version, true);
+  }
+
+  static Response text_response(std::string body, unsigned version) {
+    Response res{http::status::ok, version};
+    res.set(http::field::content_type, "text/plain; charset=utf-8");
+    res.body() = std::move(body);
+    return res;
+  }
+
+  // /events cursors are opaque to clients: base64url (no padding) of "v1:<the next leaf index to read>", so
+  // the format can change (a "v2") without clients noticing. The empty cursor is the log's start.
+  static std::string events_cursor(std::int64_t next) {
+    std::string text = base64_encode("v1:" + std::to_string(next));
+    for (char& c : text) c = c == '+' ? '-' : c == '/' ? '_' : c;
+    while (!text.empty() && text.back() == '=') text.pop_back();
+    return text;
+  }
+
+  static std::optional<std::int64_t> parse_events_cursor(std::string_view cursor) {
+    if (cursor.empty() || cursor.size() > 64) return std::nullopt;
+    std::string text(cursor);
+    for (char& c : text) {
+      if (c == '+' || c == '/' || c == '=') return std::nullopt;  // base64url only, one text per cursor
+      c = c == '-' ? '+' : c == '_' ? '/' : c;
+    }
+    while (text.size() % 4 != 0) text.push_back('=');
+    const std::optional<std::string> bytes = base64_decode(text);
+    if (!bytes || bytes->rfind("v1:", 0) != 0) return std::nullopt;
+    const std::string digits = bytes->substr(3);
+    if (digits.size() > 1 && digits[0] == '0') return std::nullopt;
+    return integer_parameter(digits, 0, std::numeric_limits<std::int64_t>::max());
+  }
+
+  // The leaves [start, start + limit) that exist, as /events answers them (JSON, or SSE frames).
+  net::awaitable<LogAnswer> read_events(std::int64_t start, std::int64_t limit, bool sse) {
+    std::function<LogAnswer(pqxx::transaction_base&)> read = [start, limit, sse](pqxx::transaction_base& tx) {
+      LogAnswer a;
+      const std::int64_t size = read_log_size(tx);
+      const std::int64_t end = std::min(size, start + limit);
+      const std::vector<LogLeaf> leaves = start < end ? read_log_leaves(tx, start, end) : std::vector<LogLeaf>{};
+      a.next = start;
+      a.count = leaves.size();
+      if (sse) {
+        for (const LogLeaf& leaf : leaves) {
+          // Leaf data is JCS: one line (control characters are escaped), so one data: line.
+          a.body += "id: " + events_cursor(leaf.leaf_index + 1) + "\nevent: ledger-event\ndata: " + leaf.leaf_data +
+                    "\n\n";
+          a.next = leaf.leaf_index + 1;
+        }
+        return a;
+      }
+      rapidjson::StringBuffer buffer;
+      rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+      w.StartArray();
+      for (const LogLeaf& leaf : leaves) {
+        w.StartObject();
+        const std::string cursor = events_cursor(leaf.leaf_index + 1);
+        w.Key("cursor");
+        w.String(cursor.data(), static_cast<rapidjson::SizeType>(cursor.size()));
+        w.Key("leaf_index");
+        w.Int64(leaf.leaf_index);
+        w.Key("leaf_data");
+        w.String(leaf.leaf_data.data(), static_cast<rapidjson::SizeType>(leaf.leaf_data.size()));
+        w.Key("event");
+        w.RawValue(leaf.leaf_data.data(), leaf.leaf_data.size(), rapidjson::kObjectType);
+        w.EndObject();
+        a.next = leaf.leaf_index + 1;
+      }
+      w.EndArray();
+      a.body.assign(buffer.GetString(), buffer.GetSize());
+      return a;
+    };
+    co_return co_await read_log(std::move(read));
+  }
+
+  // One request waiting for the sealer (GET /events?wait=, an event stream): its timer, which on_log_sealed
+  // cancels to wake it.
+  struct LogWaiter {
+    explicit LogWaiter(const net::any_io_executor& executor) : timer(executor) {}
+    net::steady_timer timer;
+  };
+
+  // Called on the listener's thread after each sealing transaction: every waiter re-reads (on its own executor;
+  // the timer is not touched from this thread).
+  void on_log_sealed() {
+    sealed_generation_.fetch_add(1);
+    std::lock_guard<std::mutex> lock(log_waiters_mutex_);
+    for (const std::shared_ptr<LogWaiter>& waiter : log_waiters_) {
+      net::post(waiter->timer.get_executor(), [waiter] { waiter->timer.cancel(); });
+    }
+  }
+
+  // Waits until a seal after generation `seen` or `until`, holding no database connection. False when the
+  // waiters are at their cap (nothing waited); `counted` waiters count against it, streams do not (they have
+  // their own cap). *timed_out: the timer ran out (no seal woke it).
+  net::awaitable<bool> wait_for_seal(std::uint64_t seen, std::chrono::steady_clock::time_point until, bool counted,
+                                     bool* timed_out = nullptr) {
+    const net::any_io_executor executor = co_await net::this_coro::executor;
+    auto waiter = std::make_shared<LogWaiter>(executor);
+    waiter->timer.expires_at(until);
+    {
+      std::lock_guard<std::mutex> lock(log_waiters_mutex_);
+      if (counted && log_waiters_.size() >= kLogWaitersMax + sse_streams_.load()) co_return false;
+      log_waiters_.insert(waiter);
+    }
+    bool expired = false;
+    // A seal since the read before: read again at once rather than wait for the next one.
+    if (sealed_generation_.load() == seen) {
+      auto [ec] = co_await waiter->timer.async_wait(net::as_tuple(net::use_awaitable));
+      expired = !ec;
+    }
+    {
+      std::lock_guard<std::mutex> lock(log_waiters_mutex_);
+      log_waiters_.erase(waiter);
+    }
+    if (timed_out != nullptr) *timed_out = expired;
+    co_return true;
+  }
+
+  static bool wants_event_stream(const Request& req) {
+    if (req.method() != http::verb::get || req.count(http::field::accept) == 0) return false;
+    const std::string accept = lower_ascii(std::string(req[http::field::accept]));
+    return accept.find("text/event-stream") != std::string::npos;
+  }
+
+  static std::string lower_ascii(std::string text) {
+    for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return text;
+  }
+
+  net::awaitable<Response> handle_log(const Request& req, const Route& route, unsigned version, RequestFacts* facts) {
+    const auto params = parse_query(req.target());
+    if (!params.has_value()) co_return bad_parameter("query", "is malformed or repeats a parameter", version);
+    auto param = [&params](std::string_view name) -> const std::string* {
+      for (const auto& [n, v] : *params) {
+        if (n == name) return &v;
+      }
+      return nullptr;
+    };
+    constexpr std::int64_t kIndexMax = std::numeric_limits<std::int64_t>::max() / 2;  // no overflow in end math
+    switch (route.kind) {
+      case Route::Kind::kLogCheckpoint:
+      case Route::Kind::kLogPublicKey: {
+        const bool key = route.kind == Route::Kind::kLogPublicKey;
+        std::function<LogAnswer(pqxx::transaction_base&)> read = [key](pqxx::transaction_base& tx) {
+          const std::optional<StoredCheckpoint> c = read_latest_log_checkpoint(tx);
+          if (!c) return log_failure(LogAnswer::Kind::kNoCheckpoint, "");
+          LogAnswer ok;
+          ok.body = key ? c->verifier_key + "\n" : c->note;  // the note already ends in its newline
+          return ok;
+        };
+        LogAnswer a = co_await read_log(std::move(read));
+        if (a.kind != LogAnswer::Kind::kOk) co_return log_failure_response(a, version);
+        co_return text_response(std::move(a.body), version);
+      }
+      case Route::Kind::kLogConsistency: {
+        const std::string* first_text = param("first");
+        if (first_text == nullptr) co_return bad_parameter("first", "is required (a tree size)", version);
+        const auto first = integer_parameter(*first_text, 0, kIndexMax);
+        if (!first) co_return bad_parameter("first", "must be a whole number (a tree size)", version);
+        std::optional<std::int64_t> second;
+        if (const std::string* text = param("second")) {
+          second = integer_parameter(*text, 0, kIndexMax);
+          if (!second) co_return bad_parameter("second", "must be a whole number (a tree size)", version);
+        }
+        std::function<LogAnswer(pqxx::transaction_base&)> read = [m = *first, second](pqxx::transaction_base& tx) {
+          const std::optional<StoredCheckpoint> c = read_latest_log_checkpoint(tx);
+          if (!c) return log_failure(LogAnswer::Kind::kNoCheckpoint, "");
+          const std::int64_t n = second.value_or(c->tree_size);
+          if (n > c->tree_size) {
+            return log_failure(LogAnswer::Kind::kBadParameter,
+                               "must not exceed the latest checkpoint's tree size, " + std::to_string(c->tree_size),
+                               "second");
+          }
+          if (m > n) {
+            return log_failure(LogAnswer::Kind::kBadParameter,
+                               "must not exceed second (" + std::to_string(n) + ")", "first");
+          }
+          std::vector<MerkleHash> proof;
+          if (Status s = log_consistency_proof(tx, static_cast<std::uint64_t>(m), static_cast<std::uint64_t>(n), &proof);
+              !s.ok()) {
+            return log_failure(LogAnswer::Kind::kInternal, s.message());
+          }
+          LogAnswer ok;
+          ok.body = "{\"first\":" + std::to_string(m) + ",\"second\":" + std::to_string(n) + ",\"proof\":[";
+          for (std::size_t i = 0; i < proof.size(); ++i) ok.body += (i ? ",\"" : "\"") + hash_base64(proof[i]) + "\"";
+          ok.body += "]}";
+          return ok;
+        };
+        LogAnswer a = co_await read_log(std::move(read));
+        if (a.kind != LogAnswer::Kind::kOk) co_return log_failure_response(a, version);
+        co_return json_response(http::status::ok, std::move(a.body), version);
+      }
+      case Route::Kind::kLogLeaves: {
+        const std::string* start_text = param("start");
+        const std::string* end_text = param("end");
+        if (start_text == nullptr) co_return bad_parameter("start", "is required (a leaf index)", version);
+        if (end_text == nullptr) co_return bad_parameter("end", "is required (a leaf index past the last one)", version);
+        const auto start = integer_parameter(*start_text, 0, kIndexMax);
+        if (!start) co_return bad_parameter("start", "must be a whole number (a leaf index)", version);
+        const auto end = integer_parameter(*end_text, 1, kIndexMax);
+        if (!end) co_return bad_parameter("end", "must be a whole number from 1 (a leaf index past the last one)", version);
+        if (*start >= *end) co_return bad_parameter("start", "must be less than end", version);
+        std::function<LogAnswer(pqxx::transaction_base&)> read = [s = *start, e = *end](pqxx::transaction_base& tx) {
+          // Leaves are written with the checkpoint that covers them, so the log's size is a checkpoint's.
+          const std::int64_t size = read_log_size(tx);
+          if (e > size) {
+            return log_failure(LogAnswer::Kind::kBadParameter,
+                               "must not exceed the tree size, " + std::to_string(size), "end");
+          }
+          const std::int64_t clipped = std::min<std::int64_t>(e, s + static_cast<std::int64_t>(kLogLeavesPageMax));
+          rapidjson::StringBuffer buffer;
+          rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+          w.StartObject();
+          w.Key("start");
+          w.Int64(s);
+          w.Key("end");
+          w.Int64(clipped);
+          w.Key("tree_size");
+          w.Int64(size);
+          w.Key("leaves");
+          w.StartArray();
+          for (const LogLeaf& leaf : read_log_leaves(tx, s, clipped)) {
+            w.StartObject();
+            w.Key("leaf_index");
+            w.Int64(leaf.leaf_index);
+            w.Key("leaf_data");
+            w.String(leaf.leaf_data.data(), static_cast<rapidjson::SizeType>(leaf.leaf_data.size()));
+            w.Key("leaf_hash");
+            const std::string hash = hash_base64(leaf.leaf_hash);
+            w.String(hash.data(), static_cast<rapidjson::SizeType>(hash.size()));
+            w.EndObject();
+          }
+          w.EndArray();
+          w.Key("next");
+          if (clipped < e) {
+            const std::string next = "/log/leaves?start=" + std::to_string(clipped) + "&end=" + std::to_string(e);
+            w.String(next.data(), static_cast<rapidjson::SizeType>(next.size()));
+          } else {
+            w.Null();
+          }
+          w.EndObject();
+          LogAnswer ok;
+          ok.body.assign(buffer.GetString(), buffer.GetSize());
+          return ok;
+        };
+        LogAnswer a = co_await read_log(std::move(read));
+        if (a.kind != LogAnswer::Kind::kOk) co_return log_failure_response(a, version);
+        co_return json_response(http::status::ok, std::move(a.body), version);
+      }
+      case Route::Kind::kRecordProof: {
+        std::string id;
+        if (!parse_uuid(route.id, &id)) {
+          Problem problem{400, "invalid-id", "Invalid credit id", "the id in the path is not a UUID"};
+          problem.errors.push_back({"id", "must be a UUID like 800d4116-9d79-5774-bcc1-b5c8a8b69bcc"});
+          co_return problem_response(problem, version, true);
+        }
+        std::function<LogAnswer(pqxx::transaction_base&)> read = [id](pqxx::transaction_base& tx) {
+          RecordProof proof;
+          const Status s = read_record_proof(tx, id, &proof);
+          if (s.IsNotFound()) return log_failure(LogAnswer::Kind::kNotFound, "no credit with this id is in the ledger");
+          if (s.IsUnavailable()) return log_failure(LogAnswer::Kind::kNoCheckpoint, s.message());
+          if (!s.ok()) return log_failure(LogAnswer::Kind::kInternal, s.message());
+          LogAnswer ok;
+          ok.body = record_proof_json(proof);
+          return ok;
+        };
+        LogAnswer a = co_await read_log(std::move(read));
+        if (a.kind != LogAnswer::Kind::kOk) co_return log_failure_response(a, version);
+        co_return json_response(http::status::ok, std::move(a.body), version);
+      }
+      case Route::Kind::kEvents:
+        co_return co_await handle_events(req, *params, version, facts);
+      default:
+        break;
+    }
+    co_return problem_response({404, "not-found", "Not found", "no endpoint at this path"}, version, true);
+  }
+
+  // GET /events: the whole log in leaf order, keyset-paged by cursor; ?wait= long-polls at the head; with
+  // Accept: text/event-stream the session streams it instead (see stream_events). Leaves are only ever made
+  // below the snapshot horizon, in commit-visibility order, so reading by leaf index never skips an event that
+  // commits late: it becomes a later leaf.
+  net::awaitable<Response> handle_events(const Request& req, const std::vector<std::pair<std::string, std::string>>& params,
+                                         unsigned version, RequestFacts* facts) {
+    std::int64_t start = 0;
+    std::int64_t limit = kEventsLimitDefault;
+    int wait_s = 0;
+    for (const auto& [name, value] : params) {
+      if (name == "after") {
+        const auto next = parse_events_cursor(value);
+        if (!next) co_return bad_parameter(name, "must be a cursor from an earlier answer of /events", version);
+        start = *next;
+      } else if (name == "limit") {
+        const auto n = integer_parameter(value, 1, static_cast<std::int64_t>(kLogLeavesPageMax));
+        if (!n) co_return bad_parameter(name, "must be a whole number from 1 to " + std::to_string(kLogLeavesPageMax), version);
+        limit = *n;
+      } else if (name == "wait") {
+        const auto n = integer_parameter(value, 0, kEventsWaitMaxSeconds);
+        if (!n) co_return bad_parameter(name, "must be a whole number of seconds from 0 to " +
+                                                  std::to_string(kEventsWaitMaxSeconds), version);
+        wait_s = static_cast<int>(*n);
+      }
+    }
+    if (wants_event_stream(req)) {
+      // An EventSource resuming sends the last id it saw; it wins over ?after (the page it was opened with).
+      if (req.count("Last-Event-ID") > 0) {
+        const auto next = parse_events_cursor(std::string(req["Last-Event-ID"]));
+        if (!next) {
+          Problem problem{400, "invalid-last-event-id", "Invalid Last-Event-ID header",
+                          "Last-Event-ID must be an event id from an earlier stream of /events"};
+          problem.errors.push_back({"Last-Event-ID", "must be an event id from an earlier stream"});
+          co_return problem_response(problem, version, true);
+        }
+        start = *next;
+      }
+      if (sse_streams_.load() >= kEventStreamsMax) {
+        Response res = problem_response({503, "too-many-event-streams", "Too many event streams",
+                                         "this server already streams to " + std::to_string(kEventStreamsMax) +
+                                             " clients; retry shortly"},
+                                        version, true);
+        res.set(http::field::retry_after, kRetryAfterSeconds);
+        co_return res;
+      }
+      facts->event_stream_start = start;  // the session writes the stream
+      Response res{http::status::ok, version};
+      co_return res;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_s);
+    LogAnswer a;
+    for (;;) {
+      const std::uint64_t seen = sealed_generation_.load();
+      a = co_await read_events(start, limit, false);
+      if (a.kind != LogAnswer::Kind::kOk) co_return log_failure_response(a, version);
+      if (a.count > 0 || stopping_ || std::chrono::steady_clock::now() >= deadline) break;
+      if (!co_await wait_for_seal(seen, deadline, true)) {
+        Response res = problem_response({503, "too-many-waiting-reads", "Too many reads waiting for the log",
+                                         "this server already holds " + std::to_string(kLogWaitersMax) +
+                                             " reads waiting for new events; retry shortly"},
+                                        version, true);
+        res.set(http::field::retry_after, kRetryAfterSeconds);
+        co_return res;
+      }
+    }
+    const std::string next = "/events?after=" + events_cursor(a.next) + "&limit=" + std::to_string(limit);
+    co_return json_response(http::status::ok,
+                            "{\"events\":" + a.body + ",\"next\":\"" + next + "\"}", version);
+  }
+
+  // Writes `text` to the stream within the write timeout. False when the client is gone or too slow.
+  net::awaitable<bool> write_stream_text(beast::tcp_stream& stream, const std::string& text) {
+    stream.expires_after(std::chrono::milliseconds(options_.write_timeout_ms));
+    auto [ec, n] = co_await net::async_write(stream, net::buffer(text), net::as_tuple(net::use_awaitable));
+    (void)n;
+    co_return !ec;
+  }
+
+  // The Server-Sent Events answer of GET /events, after its header: what exists after `start`, then each seal's
+  // new leaves, a comment every kEventStreamKeepAlive so proxies and clients know it is alive, for at most
+  // kEventStreamMax (the client reconnects with Last-Event-ID). No database connection is held while waiting.
+  net::awaitable<void> stream_events(beast::tcp_stream& stream, std::int64_t start) {
+    const auto ends = std::chrono::steady_clock::now() + kEventStreamMax;
+    const std::string retry = "retry: " + std::to_string(kEventStreamRetryMs) + "\n\n";
+    const std::string keep_alive = ": keep-alive\n\n";
+    if (!co_await write_stream_text(stream, retry)) co_return;
+    std::int64_t next = start;
+    while (!stopping_) {
+      const std::uint64_t seen = sealed_generation_.load();
+      LogAnswer a = co_await read_events(next, static_cast<std::int64_t>(kLogLeavesPageMax), true);
+      if (a.kind != LogAnswer::Kind::kOk) {
+        // Unreadable for now: end the stream; the client reconnects (after `retry`) where it left off.
+        log_line(LogLevel::kWarn, "event stream ended: the log could not be read: " + a.detail);
+        co_return;
+      }
+      if (a.count > 0) {
+        if (!co_await write_stream_text(stream, a.body)) co_return;
+        next = a.next;
+        continue;  // maybe more than a page: read on before waiting
+      }
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= ends) co_return;
+      bool timed_out = false;
+      const auto until = std::min<std::chrono::steady_clock::time_point>(ends, now + kEventStreamKeepAlive);
+      (void)co_await wait_for_seal(seen, until, false, &timed_out);
+      if (timed_out && std::chrono::steady_clock::now() < ends && !stopping_) {
+        if (!co_await write_stream_text(stream, keep_alive)) co_return;
+      }
+    }
+  }
+
 
   net::awaitable<Response> handle_list_records(const Request& req, unsigned version) {
     const auto params = parse_query(req.target());
@@ -868,11 +1383,194 @@ class Server {
     co_return res;
   }
 
-  // GET /records/{id}/certificate (HTML, ?format=pdf) and /records/{id}/certificate.proof.
+  // GET /records/{id}/certificate (HTML, ?format=pdf) and /records/{id}/certificate.proof: a RETIRED record's
+  // retirement certificate, proved against the latest signed checkpoint (query/certificate.h).
   net::awaitable<Response> handle_certificate(const Request& req, const Route& route, unsigned version) {
-    (void)req;
-    (void)route;
-    co_return problem_response({501, "not-implemented", "Not implemented", "not yet"}, version, true);
+    std::string id;
+    if (!parse_uuid(route.id, &id)) {
+      Problem problem{400, "invalid-id", "Invalid credit id", "the id in the path is not a UUID"};
+      problem.errors.push_back({"id", "must be a UUID like 800d4116-9d79-5774-bcc1-b5c8a8b69bcc"});
+      co_return problem_response(problem, version, true);
+    }
+    const auto params = parse_query(req.target());
+    if (!params.has_value()) co_return bad_parameter("query", "is malformed or repeats a parameter", version);
+    const bool proof_route = route.kind == Route::Kind::kCertificateProof;
+    bool pdf = false;
+    for (const auto& [name, value] : *params) {
+      if (name != "format") continue;
+      if (proof_route) co_return bad_parameter(name, "is not taken here: the proof bundle is JSON only", version);
+      if (value != "pdf") co_return bad_parameter(name, "must be pdf (or left out for the HTML page)", version);
+      pdf = true;
+    }
+    std::function<CertificateRead(WorkerConnection&)> read = [id](WorkerConnection& connection) {
+      return read_certificate(connection, id);
+    };
+    CertificateRead busy;
+    busy.kind = CertificateRead::Kind::kUnavailable;
+    busy.detail = "the certificate queue is full; retry shortly";
+    CertificateRead found = co_await run_on_database<CertificateRead>(certificate_workers_, std::move(read), std::move(busy));
+    if (found.kind != CertificateRead::Kind::kOk) co_return certificate_failure_response(found, version);
+    if (proof_route) {
+      co_return json_response(http::status::ok,
+                              record_proof_json(found.proof, "\"certificate\":" + certificate_json(found.certificate)),
+                              version);
+    }
+    std::string html = certificate_html(found.certificate, found.proof);
+    if (!pdf) {
+      Response res{http::status::ok, version};
+      res.set(http::field::content_type, "text/html; charset=utf-8");
+      res.set("Content-Security-Policy", kCertificateCsp);
+      res.set("Referrer-Policy", "no-referrer");
+      res.set(http::field::cache_control, "no-cache");  // a later checkpoint proves it again, at a larger size
+      res.body() = std::move(html);
+      co_return res;
+    }
+    co_return co_await certificate_pdf_response(std::move(html), id, version);
+  }
+
+  // What one certificate read found: the record's certificate and its proof, or why there is none.
+  struct CertificateRead {
+    enum class Kind { kOk, kNotFound, kNotRetired, kNotYetInLog, kUnavailable, kInternal };
+    Kind kind = Kind::kInternal;
+    Certificate certificate;
+    RecordProof proof;
+    std::string current_status;  // kNotRetired
+    std::string detail;
+  };
+
+  // On a certificate worker (blocking): the read-model record and the log's proof of its stream in one read-only
+  // REPEATABLE READ transaction, so the checkpoint, the leaves and the record are one snapshot. A session
+  // PostgreSQL ended while idle is replaced once.
+  static CertificateRead read_certificate(WorkerConnection& connection, const std::string& id) {
+    CertificateRead read;
+    for (int attempt = 1; attempt <= 2; ++attempt) {
+      Status error;
+      pqxx::connection* conn = connection.get(&error);
+      if (conn == nullptr) {
+        read.kind = CertificateRead::Kind::kUnavailable;
+        read.detail = error.message();
+        return read;
+      }
+      try {
+        pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(*conn, "certificate");
+        const pqxx::result rows = tx.exec_params(
+            std::string("SELECT ") + kCreditRecordSelect + " FROM credit_records WHERE id = $1::uuid", id);
+        if (rows.empty()) {
+          read.kind = CertificateRead::Kind::kNotFound;
+          return read;
+        }
+        CreditRecord record;
+        if (Status s = record_from_row(rows[0], &record); !s.ok()) {
+          read.kind = CertificateRead::Kind::kInternal;
+          read.detail = s.message();
+          return read;
+        }
+        RecordProof proof;
+        if (record.state.status == CreditStatus::kRetired) {  // else no proof is needed to refuse
+          const Status proved = read_record_proof(tx, id, &proof);
+          if (proved.IsUnavailable()) {  // no checkpoint at all yet
+            read.kind = CertificateRead::Kind::kNotYetInLog;
+            read.detail = "the log has no signed checkpoint yet; retry shortly";
+            return read;
+          }
+          if (!proved.ok()) {  // NotFound: a projected record without events is not something the projector makes
+            read.kind = CertificateRead::Kind::kInternal;
+            read.detail = proved.ToString();
+            return read;
+          }
+        }
+        tx.commit();
+        const CertificateOutcome outcome = build_certificate(record, proof, &read.certificate);
+        read.current_status = outcome.current_status;
+        read.detail = outcome.detail;
+        switch (outcome.kind) {
+          case CertificateOutcome::Kind::kOk: read.kind = CertificateRead::Kind::kOk; break;
+          case CertificateOutcome::Kind::kNotRetired: read.kind = CertificateRead::Kind::kNotRetired; break;
+          case CertificateOutcome::Kind::kNotYetInLog: read.kind = CertificateRead::Kind::kNotYetInLog; break;
+          case CertificateOutcome::Kind::kInternal: read.kind = CertificateRead::Kind::kInternal; break;
+        }
+        if (read.kind == CertificateRead::Kind::kOk) read.proof = std::move(proof);
+        return read;
+      } catch (const std::exception& e) {
+        const bool lost = is_connection_failure(e);
+        if (lost) connection.discard();
+        read.kind = lost || is_timeout(e) ? CertificateRead::Kind::kUnavailable : CertificateRead::Kind::kInternal;
+        read.detail = single_line(e.what());
+        if (!lost) return read;
+      }
+    }
+    return read;
+  }
+
+  Response certificate_failure_response(const CertificateRead& read, unsigned version) {
+    switch (read.kind) {
+      case CertificateRead::Kind::kNotFound:
+        return problem_response({404, "credit-not-found", "Credit not found",
+                                 "no credit with this id is in the read model (it may not be projected yet)"},
+                                version, true);
+      case CertificateRead::Kind::kNotRetired: {
+        Problem problem{409, "not-retired", "The credit is not retired", read.detail};
+        problem.current_status = read.current_status;
+        return problem_response(problem, version, true);
+      }
+      case CertificateRead::Kind::kNotYetInLog: {
+        Response res = problem_response({409, "not-yet-in-log", "The retirement is not in the log yet", read.detail},
+                                        version, true);
+        res.set(http::field::retry_after, kRetryAfterSeconds);
+        return res;
+      }
+      case CertificateRead::Kind::kUnavailable: {
+        Response res = problem_response(
+            {503, "database-unavailable", "The ledger database is unavailable", read.detail}, version, true);
+        res.set(http::field::retry_after, kRetryAfterSeconds);
+        return res;
+      }
+      case CertificateRead::Kind::kOk:
+      case CertificateRead::Kind::kInternal:
+        break;
+    }
+    log_line(LogLevel::kError, "certificate read failed: " + read.detail);
+    return problem_response({500, "internal-error", "Internal error", "the certificate could not be made"}, version,
+                            true);
+  }
+
+  // The page printed by headless Chromium on the renderer's threads (server/pdf_renderer.h), at most
+  // PdfRendererOptions::renders_max at once.
+  net::awaitable<Response> certificate_pdf_response(std::string html, const std::string& id, unsigned version) {
+    if (!pdf_browser_available(pdf_renderer_.options())) {
+      co_return problem_response({501, "pdf-unavailable", "PDF rendering is unavailable",
+                                  "this server cannot print PDFs: " + pdf_renderer_.options().browser_path +
+                                      " (Debian package chromium) is not installed; the HTML page prints as well"},
+                                 version, true);
+    }
+    PdfRender busy;
+    busy.status = Status::Unavailable("the server is already printing " +
+                                      std::to_string(pdf_renderer_.options().renders_max) +
+                                      " certificates, the most it prints at once; retry shortly");
+    std::function<bool(std::function<void(PdfRender)>)> start = [this, &html](std::function<void(PdfRender)> done) {
+      return pdf_renderer_.submit(std::move(html), std::move(done));
+    };
+    PdfRender render = co_await await_completion<PdfRender>(std::move(start), std::move(busy));
+    if (render.status.ok()) {
+      Response res{http::status::ok, version};
+      res.set(http::field::content_type, "application/pdf");
+      res.set(http::field::content_disposition, "inline; filename=\"certificate-" + id + ".pdf\"");
+      res.set(http::field::cache_control, "no-cache");
+      res.body() = std::move(render.pdf);
+      co_return res;
+    }
+    if (render.status.IsNotFound()) {  // uninstalled since the check above
+      co_return problem_response({501, "pdf-unavailable", "PDF rendering is unavailable", render.status.message()},
+                                 version, true);
+    }
+    if (render.status.IsUnavailable()) {  // busy, or the browser timed out
+      Response res = problem_response({503, "pdf-busy", "PDF rendering is busy", render.status.message()}, version, true);
+      res.set(http::field::retry_after, kRetryAfterSeconds);
+      co_return res;
+    }
+    log_line(LogLevel::kError, "certificate PDF failed: " + render.status.message());
+    co_return problem_response({500, "internal-error", "Internal error", "the certificate could not be printed"},
+                               version, true);
   }
 
   static std::string percent_encode(const std::string& text) {
@@ -1037,6 +1735,11 @@ class Server {
   CreditAppender appender_;
   RecordReader reader_;
   DatabaseWorkers health_workers_;  // its own connection, so /healthz answers even when the queues are full
+  DatabaseWorkers log_workers_;     // log reads: read-only REPEATABLE READ transactions, one per request
+  // Certificates: two connections of their own (a read holds one REPEATABLE READ snapshot for the record and
+  // its proofs), and the PDF printer's browsers. Declared after io_: they stop (finishing their jobs) first.
+  DatabaseWorkers certificate_workers_{options_.database_url, DatabaseLimits(), 2, 64};
+  PdfRenderer pdf_renderer_{PdfRendererOptions{}};
   Authenticator authenticator_;     // the active API keys in memory, kept current on a thread of its own
   SlotLimiter connection_slots_;    // open connections, in total and per peer address
   SlotLimiter command_slots_;       // commands in flight per API key
@@ -1051,8 +1754,13 @@ class Server {
   std::atomic<std::uint64_t> projected_generation_{0};  // projector batches seen; read before each re-read
   std::mutex waiters_mutex_;
   std::set<std::shared_ptr<VersionWaiter>> waiters_;  // guarded by waiters_mutex_
+  std::atomic<std::uint64_t> sealed_generation_{0};  // log_sealed wake-ups seen; read before each re-read
+  std::mutex log_waiters_mutex_;
+  std::set<std::shared_ptr<LogWaiter>> log_waiters_;  // guarded by log_waiters_mutex_
+  std::atomic<std::size_t> sse_streams_{0};          // event streams open now
   // Last: it calls on_projected from its thread, so it stops (in run(), and at the latest here) first.
-  ProjectionListener projection_listener_{ProjectionListenerOptions{options_.database_url}, [this] { on_projected(); }};
+  ProjectionListener projection_listener_{ProjectionListenerOptions{options_.database_url}, [this] { on_projected(); },
+                                          [this] { on_log_sealed(); }};
 };
 
 }  // namespace
@@ -1072,7 +1780,7 @@ void fit_connection_limits(ServerOptions* options) {
                       std::to_string(before) + ", hard " + std::to_string(limit.rlim_max) + ")");
     // Database connections: appenders, readers, health, keys; each may hold a second descriptor while
     // it reconnects.
-    const std::size_t database = options->appender.threads + options->reader.threads + 2;
+    const std::size_t database = options->appender.threads + options->reader.threads + 2 + kLogReadThreads;
     const std::size_t reserve = kDescriptorsReservedBase + 2 * database;
     if (limit.rlim_cur != RLIM_INFINITY) {
       const std::size_t usable =

@@ -36,6 +36,15 @@ class EventStore : public LedgerFixture {
     tx.commit();
     return xid;
   }
+
+  // Where the log ends before the test appends anything: SetUp's API key is already an event (of the access
+  // stream, auth/access_events.h), so the test's own events are the ones after this checkpoint.
+  Checkpoint LogEnd() {
+    if (query_int("SELECT count(*) FROM events") == 0) return Checkpoint();
+    return Checkpoint{query_scalar("SELECT transaction_id::text FROM events ORDER BY transaction_id DESC,"
+                                   " position DESC LIMIT 1"),
+                      query_int("SELECT position FROM events ORDER BY transaction_id DESC, position DESC LIMIT 1")};
+  }
 };
 
 // The next transaction id the cluster will assign (consumes none).
@@ -66,6 +75,7 @@ void burn_xids_until(pqxx::connection& conn, std::int64_t target) {
 // would hand the projector a stream's version 2 before its version 1.
 TEST_F(EventStore, CatchUpReadOrdersTransactionIdsNumericallyAcrossADigitBoundary) {
   pqxx::connection conn(database_url());
+  const Checkpoint start = LogEnd();
   const std::string stream = "3f1c2a9e-8d7b-4c6a-9e5f-1a2b3c4d5e6f";
   std::int64_t first = 0;
   std::int64_t second = 0;
@@ -90,7 +100,7 @@ TEST_F(EventStore, CatchUpReadOrdersTransactionIdsNumericallyAcrossADigitBoundar
   ASSERT_GE(second, boundary);
 
   pqxx::work tx(conn);
-  const std::vector<RecordedEvent> events = read_events_after(tx, Checkpoint(), read_horizon(tx), 10);
+  const std::vector<RecordedEvent> events = read_events_after(tx, start, read_horizon(tx), 10);
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[0].stream_version, 1);
   EXPECT_EQ(events[1].stream_version, 2);
@@ -107,6 +117,7 @@ TEST_F(EventStore, CatchUpReadOrdersTransactionIdsNumericallyAcrossADigitBoundar
 TEST_F(EventStore, CatchUpReadStopsAtTheHorizonOfAnOpenTransaction) {
   pqxx::connection holder_conn(database_url());
   pqxx::connection writer_conn(database_url());
+  const Checkpoint start = LogEnd();
   pqxx::work held(holder_conn);
   NewEvent early = test_event("11111111-2222-4333-8444-555555555555", 1);
   ASSERT_TRUE(append_events(held, {early}).ok());  // assigned a position first, commits last
@@ -114,7 +125,7 @@ TEST_F(EventStore, CatchUpReadStopsAtTheHorizonOfAnOpenTransaction) {
 
   {
     pqxx::work reader(writer_conn);
-    EXPECT_TRUE(read_events_after(reader, Checkpoint(), read_horizon(reader), 10).empty());
+    EXPECT_TRUE(read_events_after(reader, start, read_horizon(reader), 10).empty());
   }
   held.commit();
   // Other tests' open transactions share the cluster's horizon: poll, bounded, until both are below it.
@@ -122,7 +133,7 @@ TEST_F(EventStore, CatchUpReadStopsAtTheHorizonOfAnOpenTransaction) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (events.size() < 2 && std::chrono::steady_clock::now() < deadline) {
     pqxx::work reader(writer_conn);
-    events = read_events_after(reader, Checkpoint(), read_horizon(reader), 10);
+    events = read_events_after(reader, start, read_horizon(reader), 10);
     if (events.size() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   ASSERT_EQ(events.size(), 2u);
@@ -134,6 +145,7 @@ TEST_F(EventStore, CatchUpReadStopsAtTheHorizonOfAnOpenTransaction) {
 // sequential scan, which then grows with the log for as long as the session lives.
 TEST_F(EventStore, ServiceSessionsPlanKeyLookupsAsIndexScansOnATinyAnalyzedLog) {
   pqxx::connection setup(database_url());
+  const Checkpoint start = LogEnd();
   const std::string stream = "5b0c7d1e-2f3a-4b5c-8d6e-7f8091a2b3c4";
   for (int version = 1; version <= 3; ++version) AppendCommitted(setup, stream, version);
   pqxx::nontransaction(setup).exec("ANALYZE events");
@@ -148,8 +160,7 @@ TEST_F(EventStore, ServiceSessionsPlanKeyLookupsAsIndexScansOnATinyAnalyzedLog) 
     for (int i = 0; i < 8; ++i) {  // past the five custom plans PostgreSQL makes before it may go generic
       pqxx::work tx(conn);
       EXPECT_EQ(read_streams(tx, {stream}).size(), 3u);
-      Checkpoint zero;
-      EXPECT_EQ(read_events_after(tx, zero, read_horizon(tx), 100).size(), 3u);
+      EXPECT_EQ(read_events_after(tx, start, read_horizon(tx), 100).size(), 3u);
       tx.commit();
     }
   };

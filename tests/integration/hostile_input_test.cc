@@ -211,7 +211,7 @@ TEST_F(HostileInput, ConcurrentLookalikesCannotBothWin) {
     }
     EXPECT_EQ(created, 1) << "round " << round;
   }
-  EXPECT_EQ(query_int("SELECT count(*) FROM events"), kRounds);
+  EXPECT_EQ(count_events(), kRounds);
   EXPECT_EQ(query_int("SELECT count(*) FROM stream_claims"), kRounds);
 }
 

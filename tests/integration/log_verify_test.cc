@@ -42,18 +42,6 @@ std::vector<std::string> lines_with(const std::string& text, const std::string& 
 
 class LogVerify : public LedgerFixture {
  protected:
-  bool wait_until_sealed(std::chrono::milliseconds timeout = 15s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      const std::int64_t events = count_events();
-      if (query_int("SELECT count(*) FROM log_leaves") == events &&
-          query_int("SELECT coalesce(max(tree_size), 0) FROM log_checkpoints") == events) {
-        return true;
-      }
-      std::this_thread::sleep_for(50ms);
-    }
-    return false;
-  }
 
   // Several registers, a sale and a retirement, sealed; then the projector stops so it does not halt on
   // the edits the tests make.

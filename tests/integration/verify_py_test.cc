@@ -19,15 +19,6 @@ using namespace std::chrono_literals;
 
 class VerifyPy : public LedgerFixture {
  protected:
-  bool wait_until_sealed(std::chrono::milliseconds timeout = 10s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      const std::int64_t events = count_events();
-      if (query_int("SELECT coalesce(max(tree_size), 0) FROM log_checkpoints") == events) return true;
-      std::this_thread::sleep_for(50ms);
-    }
-    return false;
-  }
 
   std::string save(const std::string& name, const std::string& content) {
     const std::string path = work_dir() + "/" + name;
@@ -56,7 +47,7 @@ class VerifyPy : public LedgerFixture {
 TEST_F(VerifyPy, AgreesWithTheServerOnCheckpointsProofsCertificatesAndConsistency) {
   const std::string id = register_new("PY-1");
   ASSERT_EQ(sell(id, "buyer-py").status, 200);
-  ASSERT_EQ(retire(id, R"({"beneficiary":"Acme <Zürich>","reason":"Scope 1","category":"voluntary"})").status, 200);
+  ASSERT_EQ(retire(id, R"({"beneficiary":"Acme <Zürich>","reason":"Scope 1","category":"corporate_inventory"})").status, 200);
   register_new("PY-2");
   ASSERT_TRUE(wait_until_sealed());
 

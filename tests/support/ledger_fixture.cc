@@ -167,7 +167,10 @@ void LedgerFixture::SetUp() {
   }
   if (start_services_in_setup_) {
     start_serve();
+    const std::string key_file = signing_key_file_;
+    if (!seal_from_setup_) signing_key_file_.clear();
     start_projector();
+    signing_key_file_ = key_file;
   }
 }
 
@@ -428,7 +431,9 @@ void LedgerFixture::install_die_at_commit_trigger(const std::string& project_nam
   )sql");
 }
 
-std::int64_t LedgerFixture::count_events() const { return query_int("SELECT count(*) FROM events"); }
+std::int64_t LedgerFixture::count_events() const {
+  return query_int("SELECT count(*) FROM events WHERE " + kCreditEventsOnly);
+}
 
 std::int64_t LedgerFixture::count_events(const std::string& stream_id, const std::string& event_type) const {
   // Both values come from the tests themselves (UUIDs and fixed type names), never from the product.
@@ -443,10 +448,26 @@ std::int64_t LedgerFixture::events_applied() const {
 std::int64_t LedgerFixture::divergent_streams() const {
   return query_int(R"(
       SELECT count(*)
-      FROM (SELECT stream_id, max(stream_version) AS version, count(*) AS events FROM events GROUP BY stream_id) e
+      FROM (SELECT stream_id, max(stream_version) AS version, count(*) AS events FROM events
+             WHERE )" + kCreditEventsOnly + R"( GROUP BY stream_id) e
       LEFT JOIN credit_records c ON c.id = e.stream_id
       WHERE c.id IS NULL OR c.version <> e.version OR c.version <> e.events
          OR (SELECT count(*) FROM credit_history h WHERE h.credit_id = c.id) <> c.version)");
+}
+
+std::int64_t LedgerFixture::count_log_events() const { return query_int("SELECT count(*) FROM events"); }
+
+bool LedgerFixture::wait_until_sealed(std::chrono::milliseconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const std::int64_t events = count_log_events();
+    if (query_int("SELECT count(*) FROM log_leaves") == events &&
+        query_int("SELECT coalesce(max(tree_size), 0) FROM log_checkpoints") == events) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
 }
 
 bool LedgerFixture::wait_until_projected(std::chrono::milliseconds timeout) const {

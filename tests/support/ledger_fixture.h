@@ -14,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include "auth/access_events.h"
 #include "tests/support/http_client.h"
 #include "tests/support/json.h"
 #include "tests/support/process.h"
@@ -25,6 +26,10 @@ namespace ledger::test {
 inline constexpr const char* kReadmeRegisterBody =
     R"({"project_name":"Project ","registry":"Registry1","vintage":"2023","quantity":100,"serial_number":"SN1234"})";
 inline constexpr const char* kReadmeCreditId = "800d4116-9d79-5774-bcc1-b5c8a8b69bcc";
+
+// An SQL condition on `events` rows: a credit event, not one of the access stream (auth/access_events.h) that
+// every key and binding change appends, the fixture's own keys included.
+inline const std::string kCreditEventsOnly = "stream_id <> '" + std::string(kAccessStreamId) + "'::uuid";
 
 inline constexpr std::chrono::milliseconds kProjectionTimeout{10000};
 inline constexpr std::chrono::milliseconds kStartTimeout{15000};
@@ -77,6 +82,9 @@ class LedgerFixture : public ::testing::Test {
 
   // Set in a subclass constructor to get only a migrated database (no serve/project).
   bool start_services_in_setup_ = true;
+  // Set false in a subclass constructor for a log with no checkpoint at first: the projector SetUp starts does
+  // not seal (the key is made all the same, and later start_projector() calls seal with it).
+  bool seal_from_setup_ = true;
 
   std::uint16_t port() const { return port_; }
   const std::string& work_dir() const { return work_dir_; }
@@ -144,12 +152,19 @@ class LedgerFixture : public ::testing::Test {
   // A deferred constraint trigger on events that, at COMMIT, makes the appending session terminate itself
   // when an appended event's data has this project_name: the connection dies during COMMIT.
   void install_die_at_commit_trigger(const std::string& project_name) const;
+  // Events of credit streams: every event but those of the access stream (auth/access_events.h), which key
+  // and binding changes append (the fixture's own keys included), and which the projector passes over.
   std::int64_t count_events() const;
   std::int64_t count_events(const std::string& stream_id, const std::string& event_type) const;
   std::int64_t events_applied() const;  // projection_checkpoints.events_applied of credit_records
-  // Streams whose credit_records row is missing or disagrees with the log (version != max stream_version,
+  // Credit streams (not the access stream) whose credit_records row is missing or disagrees with the log (version != max stream_version,
   // version != number of events, or history length != version). 0 when the read model matches the log.
   std::int64_t divergent_streams() const;
+  // Every row of events, the access stream's included: what the verifiable log makes leaves of.
+  std::int64_t count_log_events() const;
+  // Waits until every event is a leaf under a checkpoint of the whole log (the sealer in project). False on
+  // timeout.
+  bool wait_until_sealed(std::chrono::milliseconds timeout = std::chrono::seconds(20)) const;
   // Waits until the projector has applied every event in the log. False on timeout.
   bool wait_until_projected(std::chrono::milliseconds timeout = kProjectionTimeout) const;
 

@@ -724,6 +724,233 @@ test('GET /docs, GET /, GET /assets/{name}: the web pages and their files, witho
   }
 });
 
+// --- The verifiable log (project seals it: scripts/web-test.sh gives it a signing key) ---
+
+// Polls GET /log/checkpoint (up to 10 s) until a checkpoint covers at least `minSize` leaves; returns it.
+async function waitForCheckpoint(minSize = 1) {
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    const res = await call('GET', '/log/checkpoint', { key: K.auditor });
+    if (res.status === 200 && Number(res.text.split('\n')[1]) >= minSize) return res;
+    if (Date.now() > deadline) assert.fail(`no checkpoint of ${minSize} leaves in 10 s: ${res.status} ${res.text.slice(0, 300)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+// Registers a credit and waits until a checkpoint covers it; returns that checkpoint's tree size.
+async function sealedSize() {
+  const before = await call('GET', '/log/checkpoint', { key: K.auditor });
+  const sealed = before.status === 200 ? Number(before.text.split('\n')[1]) : 0;
+  await register();
+  const res = await waitForCheckpoint(sealed + 1);
+  return Number(res.text.split('\n')[1]);
+}
+
+// GET /events as Server-Sent Events on its own connection, read until `events` events arrived (the stream stays
+// open, so it is then closed from here). The same shape as call()'s answer; text is what arrived after the head.
+function eventStream(pathAndQuery, { key, headers = {}, events = 1 } = {}) {
+  const url = new URL(env.baseUrl);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(url.port), url.hostname);
+    let raw = '';
+    const extra = Object.entries(headers).map(([n, v]) => `${n}: ${v}\r\n`).join('');
+    socket.setTimeout(10000, () => socket.destroy(new Error('event stream timed out')));
+    socket.on('error', reject);
+    const finish = () => {
+      const split = raw.indexOf('\r\n\r\n');
+      const lines = raw.slice(0, split).split('\r\n');
+      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(lines[0])?.[1]);
+      const h = new Headers();
+      for (const line of lines.slice(1)) {
+        const colon = line.indexOf(':');
+        h.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+      }
+      const text = raw.slice(split + 4);
+      let json;
+      try { json = JSON.parse(text); } catch { json = undefined; }
+      socket.destroy();
+      resolve({ status, headers: h, text, json });
+    };
+    socket.on('data', (c) => {
+      raw += c.toString('utf8');
+      const split = raw.indexOf('\r\n\r\n');
+      if (split < 0) return;
+      if (!/^HTTP\/1\.[01] 200/.test(raw) || (raw.slice(split).match(/\nevent: ledger-event\n/g) ?? []).length >= events) finish();
+    });
+    socket.on('close', () => { if (raw.includes('\r\n\r\n')) finish(); else reject(new Error('closed before a head')); });
+    socket.write(`GET ${pathAndQuery} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${key}\r\n` +
+      `Accept: text/event-stream\r\n${extra}\r\n`);
+  });
+}
+
+test('GET /log/checkpoint and /log/public-key: the signed note and its verifier key; 401', async () => {
+  const size = await sealedSize();
+  const res = check('GET /log/checkpoint', await call('GET', '/log/checkpoint', { key: K.auditor }), { expectStatus: 200 });
+  assert.equal(res.headers.get('content-type'), 'text/plain; charset=utf-8');
+  const lines = res.text.split('\n');
+  assert.ok(Number(lines[1]) >= size);
+  assert.match(lines[2], /^[A-Za-z0-9+/]{43}=$/);
+  assert.match(lines[4], /^\u2014 \S+ [A-Za-z0-9+/]+=*$/);
+  const key = check('GET /log/public-key', await call('GET', '/log/public-key', { key: K.holder }), { expectStatus: 200 });
+  assert.ok(key.text.startsWith(`${lines[0]}+`), `${key.text} names the origin ${lines[0]}`);
+  assertProblem(check('GET /log/checkpoint', await call('GET', '/log/checkpoint'), { expectStatus: 401 }), 401, 'unauthorized');
+  assertProblem(check('GET /log/public-key', await call('GET', '/log/public-key'), { expectStatus: 401 }), 401, 'unauthorized');
+});
+
+test('GET /log/consistency: proofs between sizes; second defaults to the latest; 400 naming the parameter', async () => {
+  const size = await sealedSize();
+  const res = check('GET /log/consistency', await call('GET', `/log/consistency?first=1&second=${size}`, { key: K.auditor }), { expectStatus: 200 });
+  assert.equal(res.json.first, 1);
+  assert.equal(res.json.second, size);
+  const latest = check('GET /log/consistency', await call('GET', '/log/consistency?first=0', { key: K.auditor }), { expectStatus: 200 });
+  assert.ok(latest.json.second >= size);
+  assert.deepEqual(latest.json.proof, []);
+  const bad = check('GET /log/consistency', await call('GET', '/log/consistency?first=x', { key: K.auditor }), { expectStatus: 400 });
+  assertProblem(bad, 400, 'invalid-parameter');
+  assert.equal(bad.json.errors[0].field, 'first');
+  const beyond = check('GET /log/consistency', await call('GET', `/log/consistency?first=0&second=${size + 1000000}`, { key: K.auditor }), { expectStatus: 400 });
+  assert.equal(beyond.json.errors[0].field, 'second');
+  check('GET /log/consistency', await call('GET', '/log/consistency?first=0'), { expectStatus: 401 });
+});
+
+test('GET /log/leaves: a page of leaves with hashes; 400 naming the parameter', async () => {
+  const size = await sealedSize();
+  const res = check('GET /log/leaves', await call('GET', `/log/leaves?start=0&end=${size}`, { key: K.auditor }), { expectStatus: 200 });
+  assert.equal(res.json.start, 0);
+  assert.equal(res.json.leaves.length, Math.min(size, 1000));
+  assert.equal(res.json.leaves[0].leaf_index, 0);
+  assert.equal(typeof JSON.parse(res.json.leaves[0].leaf_data).event_id, 'string');
+  const bad = check('GET /log/leaves', await call('GET', '/log/leaves?start=2&end=2', { key: K.auditor }), { expectStatus: 400 });
+  assert.equal(bad.json.errors[0].field, 'start');
+  const beyond = check('GET /log/leaves', await call('GET', `/log/leaves?start=0&end=${size + 1000000}`, { key: K.auditor }), { expectStatus: 400 });
+  assert.equal(beyond.json.errors[0].field, 'end');
+  check('GET /log/leaves', await call('GET', '/log/leaves?start=0&end=1'), { expectStatus: 401 });
+});
+
+test('GET /records/{id}/proof: the proof bundle once sealed; 400, 404, 401', async () => {
+  const { id } = await register();
+  const deadline = Date.now() + 10000;
+  let res;
+  for (;;) {
+    res = check('GET /records/{id}/proof', await call('GET', `/records/${id}/proof`, { key: K.auditor }));
+    if (res.status === 200 && res.json.events.length === 1) break;
+    if (Date.now() > deadline) assert.fail(`no sealed proof in 10 s: ${res.status} ${res.text.slice(0, 300)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(res.json.record_id, id);
+  assert.equal(res.json.events[0].event_type, 'CREATED');
+  assert.equal(res.json.pending_events, 0);
+  assertProblem(check('GET /records/{id}/proof', await call('GET', '/records/nope/proof', { key: K.auditor }), { expectStatus: 400 }), 400, 'invalid-id');
+  assertProblem(check('GET /records/{id}/proof', await call('GET', `/records/${MISSING_ID}/proof`, { key: K.auditor }), { expectStatus: 404 }), 404, 'credit-not-found');
+  check('GET /records/{id}/proof', await call('GET', `/records/${id}/proof`), { expectStatus: 401 });
+});
+
+test('GET /events: pages in leaf order, a long poll at the head, an event stream; 400, 401', async () => {
+  await sealedSize();
+  const first = check('GET /events', await call('GET', '/events?limit=2', { key: K.auditor }), { expectStatus: 200 });
+  assert.equal(first.json.events.length, 2);
+  assert.deepEqual(first.json.events.map((e) => e.leaf_index), [0, 1]);
+  assert.deepEqual(first.json.events[0].event, JSON.parse(first.json.events[0].leaf_data));
+  const second = check('GET /events', await call('GET', first.json.next, { key: K.auditor }), { expectStatus: 200 });
+  assert.equal(second.json.events[0].leaf_index, 2);
+  // The head: follow next until a page is empty, then a long poll of 1 s answers with nothing new.
+  let next = first.json.next;
+  for (let i = 0; i < 1000; i += 1) {
+    const page = await call('GET', next.replace('limit=2', 'limit=1000'), { key: K.auditor });
+    if (page.json.events.length === 0) { next = page.json.next; break; }
+    next = page.json.next;
+  }
+  const started = Date.now();
+  const quiet = check('GET /events', await call('GET', `${next}&wait=1`, { key: K.auditor }), { expectStatus: 200 });
+  assert.ok(Date.now() - started >= 900);
+  assert.deepEqual(quiet.json.events, []);
+  assert.equal(quiet.json.next, next);
+  const bad = check('GET /events', await call('GET', '/events?after=%21', { key: K.auditor }), { expectStatus: 400 });
+  assert.equal(bad.json.errors[0].field, 'after');
+  const badLimit = check('GET /events', await call('GET', '/events?limit=0', { key: K.auditor }), { expectStatus: 400 });
+  assert.equal(badLimit.json.errors[0].field, 'limit');
+  check('GET /events', await call('GET', '/events'), { expectStatus: 401 });
+  // As Server-Sent Events, resuming after the first event.
+  const stream = check('GET /events', await eventStream('/events', { key: K.auditor, headers: { 'Last-Event-ID': first.json.events[0].cursor }, events: 1 }),
+    { expectStatus: 200 });
+  assert.equal(baseType(stream.headers.get('content-type')), 'text/event-stream');
+  assert.equal(stream.headers.get('cache-control'), 'no-store');
+  assert.match(stream.text, /^retry: \d+\n\n/);
+  assert.ok(stream.text.includes(`id: ${first.json.events[1].cursor}\nevent: ledger-event\ndata: ${first.json.events[1].leaf_data}\n\n`),
+    stream.text.slice(0, 500));
+});
+
+test('GET /records/{id}/certificate and .../certificate.proof: page, PDF, bundle; 409, 404, 400, 401, 405', async () => {
+  const id = await soldCredit(100);
+  check('POST /records/{id}/retire', await call('POST', `/records/${id}/retire`, {
+    key: K.holder, body: { beneficiary: 'Acme <Corp>', reason: 'offset', category: 'corporate_inventory' },
+  }), { expectStatus: 200 });
+  await waitForRecord(id, 3);
+  // The log is sealed every 100 ms: 409 not-yet-in-log (with Retry-After) until the RETIRED event is in.
+  const deadline = Date.now() + 5000;
+  let proof;
+  for (;;) {
+    proof = check('GET /records/{id}/certificate.proof', await call('GET', `/records/${id}/certificate.proof`, { key: K.auditor }));
+    if (proof.status === 200) break;
+    assertProblem(proof, 409, 'not-yet-in-log');
+    assert.equal(proof.headers.get('retry-after'), '1');
+    if (Date.now() > deadline) assert.fail(`no certificate within 5 s: ${proof.text.slice(0, 300)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const cert = proof.json.certificate;
+  assert.equal(cert.record_id, id);
+  assert.equal(cert.beneficiary, 'Acme <Corp>');
+  assert.equal(cert.details, null);
+  assert.equal(cert.quantity, 100);
+  const retired = proof.json.events.find((e) => e.event_type === 'RETIRED');
+  assert.equal(cert.retirement_leaf_index, retired.leaf_index);
+  assert.equal(cert.retirement_leaf_hash, retired.leaf_hash);
+
+  const page = check('GET /records/{id}/certificate', await call('GET', `/records/${id}/certificate`, { key: K.auditor }),
+    { expectStatus: 200 });
+  assert.match(page.headers.get('content-type'), /^text\/html; charset=utf-8/);
+  assert.match(page.headers.get('content-security-policy'), /default-src 'none'; style-src 'unsafe-inline'/);
+  assert.ok(page.text.includes('Acme &lt;Corp&gt;'), 'the beneficiary is shown, escaped');
+  assert.ok(!page.text.includes('<Corp>'));
+  assert.ok(page.text.includes(`<td>${proof.json.tree_size}</td>`), 'the checkpoint size is shown');
+
+  // PDF printing takes seconds: a longer timeout than call()'s.
+  const pdfRes = await fetch(`${env.baseUrl}/records/${id}/certificate?format=pdf`, {
+    headers: { Authorization: `Bearer ${K.auditor}` }, signal: AbortSignal.timeout(60000),
+  });
+  const pdfBytes = Buffer.from(await pdfRes.arrayBuffer());
+  const pdfText = pdfBytes.toString('latin1');
+  let pdfJson;
+  try { pdfJson = JSON.parse(pdfText); } catch { pdfJson = undefined; }
+  const pdf = check('GET /records/{id}/certificate', { status: pdfRes.status, headers: pdfRes.headers, text: pdfText, json: pdfJson });
+  if (pdf.status === 501) {
+    assertProblem(pdf, 501, 'pdf-unavailable');  // no Chromium on this machine
+  } else {
+    assert.equal(pdf.status, 200, pdfText.slice(0, 300));
+    assert.equal(pdf.headers.get('content-type'), 'application/pdf');
+    assert.equal(pdfText.slice(0, 5), '%PDF-');
+  }
+
+  const { id: created } = await register();
+  await waitForRecord(created, 1);
+  for (const suffix of ['certificate', 'certificate.proof']) {
+    const op = `GET /records/{id}/${suffix}`;
+    const notRetired = check(op, await call('GET', `/records/${created}/${suffix}`, { key: K.auditor }), { expectStatus: 409 });
+    assertProblem(notRetired, 409, 'not-retired');
+    assert.equal(notRetired.json.current_status, 'CREATED');
+    assertProblem(check(op, await call('GET', `/records/${MISSING_ID}/${suffix}`, { key: K.auditor }), { expectStatus: 404 }),
+      404, 'credit-not-found');
+    assertProblem(check(op, await call('GET', `/records/not-a-uuid/${suffix}`, { key: K.auditor }), { expectStatus: 400 }),
+      400, 'invalid-id');
+    assertProblem(check(op, await call('GET', `/records/${id}/${suffix}`), { expectStatus: 401 }), 401, 'unauthorized');
+    check(op, await call('POST', `/records/${id}/${suffix}`, { key: K.auditor }), { expectStatus: 405 });
+  }
+  const badFormat = check('GET /records/{id}/certificate',
+    await call('GET', `/records/${id}/certificate?format=xyz`, { key: K.auditor }), { expectStatus: 400 });
+  assertProblem(badFormat, 400, 'invalid-parameter');
+  assert.equal(badFormat.json.errors[0].field, 'format');
+});
+
 test('every operation of the document was exercised', () => {
   const missed = [...allOperations].filter((op) => !exercised.has(op));
   assert.deepEqual(missed, [], `operations not exercised: ${missed.join(', ')}`);

@@ -23,7 +23,9 @@ struct LogSealerOptions {
   std::string database_url;
   NoteSigner signer;                    // its name is the checkpoints' origin
   int checkpoint_interval_ms = 1000;    // longest time a committed event waits to be sealed
-  std::size_t batch_size_max = 20000;   // leaves per sealing transaction (more: several checkpoints)
+  // Leaves per sealing transaction (more: several checkpoints). Bounds the sealer's memory: a batch holds its
+  // events, their leaf data and the insert's parameter at once (20,000 took project's peak RSS to 82 MiB).
+  std::size_t batch_size_max = 5000;
   int reconnect_backoff_max_ms = 2000;
   LogSealerStats* stats = nullptr;      // optional, outlives run_log_sealer
 };

@@ -1,6 +1,7 @@
 #include "projector/log_sealer.h"
 
 #include <algorithm>
+#include <map>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -109,89 +110,161 @@ class Sealer {
     frontier_.reset();
   }
 
+  // Two transactions, so the one that writes is short: every write transaction holds the snapshot horizon
+  // (the projector and this sealer read only below it) from its first write, a row lock included, to its
+  // commit. Reading the events, making the leaves and nodes, checking consistency and signing happen first,
+  // in a read-only snapshot that takes no transaction id; the write transaction then locks, checks nobody
+  // sealed meanwhile, and inserts what was made.
   SealResult seal_once() {
     SealResult result;
+    Prepared prepared;
+    {
+      pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(*conn_, "log_sealer_read");
+      const std::string horizon = read_horizon(tx);
+      prepared.after = read_checkpoint(tx, kMerkleLogProjection);
+      const std::vector<RecordedEvent> events = read_events_after(tx, prepared.after, horizon, options_.batch_size_max);
+      if (events.empty()) {
+        tx.commit();
+        if (!halt_cleared_) clear_halt();
+        return result;
+      }
+      std::string why;
+      if (!prepare(tx, events, &prepared, &why)) return halt(std::move(why));
+      tx.commit();
+    }
+
     pqxx::work tx(*conn_, "log_sealer");
-    const std::string horizon = read_horizon(tx);  // before any write (see the projector's batch)
     if (tx.exec_params(kLockCheckpointSkipLockedSql, std::string(kMerkleLogProjection)).empty()) {
       result.kind = SealResult::Kind::kLockBusy;
       return result;
     }
-    const Checkpoint after = read_checkpoint(tx, kMerkleLogProjection);
-    const std::vector<RecordedEvent> events = read_events_after(tx, after, horizon, options_.batch_size_max);
-    if (events.empty()) {
-      clear_halt_once(tx);
-      tx.commit();
-      halt_cleared_ = true;
+    const Checkpoint now = read_checkpoint(tx, kMerkleLogProjection);
+    if (now.transaction_id != prepared.after.transaction_id || now.position != prepared.after.position) {
+      frontier_.reset();  // another sealer sealed meanwhile: start again from what it stored
       return result;
     }
-    const std::int64_t size = read_log_size(tx);
-    const std::optional<StoredCheckpoint> last = read_latest_log_checkpoint(tx);
-    if ((last ? last->tree_size : 0) != size) {
-      return halt("the log holds " + std::to_string(size) + " leaves but its last checkpoint covers " +
-                  std::to_string(last ? last->tree_size : 0));
-    }
-    if (!frontier_ || frontier_->size() != static_cast<std::uint64_t>(size)) {
-      MerkleFrontier loaded;
-      Status s = read_log_frontier(tx, static_cast<std::uint64_t>(size), &loaded);
-      if (!s.ok()) return halt("cannot read the tree's right edge: " + s.ToString());
-      frontier_ = std::move(loaded);
-    }
-    if (last && frontier_->root() != last->root_hash) {
-      return halt("the stored tree of " + std::to_string(size) + " leaves has root " + merkle_hex(frontier_->root()) +
-                  ", its signed checkpoint says " + merkle_hex(last->root_hash));
-    }
-    MerkleFrontier grown = *frontier_;
-    std::vector<LogLeaf> leaves;
-    leaves.reserve(events.size());
-    std::vector<std::pair<MerkleNodeId, MerkleHash>> nodes;
-    nodes.reserve(events.size());
-    for (const RecordedEvent& e : events) {
-      LogLeaf leaf;
-      leaf.leaf_index = static_cast<std::int64_t>(grown.size());
-      leaf.position = e.position;
-      Status s = log_leaf_data(e, &leaf.leaf_data);
-      if (!s.ok()) {
-        return halt("event at position " + std::to_string(e.position) + " (stream " + e.stream_id + " version " +
-                    std::to_string(e.stream_version) + ") cannot be a leaf: " + s.message());
-      }
-      leaf.leaf_hash = merkle_leaf_hash(leaf.leaf_data);
-      grown.append(leaf.leaf_hash, [&nodes](const MerkleNodeId& id, const MerkleHash& hash) { nodes.emplace_back(id, hash); });
-      leaves.push_back(std::move(leaf));
-    }
-    write_log_leaves(tx, leaves, nodes);
-
-    // The new tree must extend the last signed one: checked from the stored nodes, as an auditor would.
-    const MerkleHash root = grown.root();
-    if (last) {
-      std::vector<MerkleHash> proof;
-      Status s = log_consistency_proof(tx, static_cast<std::uint64_t>(last->tree_size), grown.size(), &proof);
-      if (!s.ok()) return halt("cannot prove the new tree consistent: " + s.ToString());
-      if (!merkle_verify_consistency(static_cast<std::uint64_t>(last->tree_size), grown.size(), last->root_hash, root,
-                                     proof)) {
-        return halt("the tree of " + std::to_string(grown.size()) + " leaves is not consistent with the checkpoint of " +
-                    std::to_string(last->tree_size));
-      }
-    }
-    StoredCheckpoint checkpoint;
-    checkpoint.tree_size = static_cast<std::int64_t>(grown.size());
-    checkpoint.root_hash = root;
-    checkpoint.note = sign_note(options_.signer, format_checkpoint_body({options_.signer.verifier.name, grown.size(), root}));
-    checkpoint.verifier_key = verifier_key_;
-    checkpoint.last_event = Checkpoint{events.back().transaction_id, events.back().position};
-    write_log_checkpoint(tx, checkpoint);
-    write_checkpoint(tx, kMerkleLogProjection, checkpoint.last_event, static_cast<std::int64_t>(events.size()));
+    write_log_leaves(tx, prepared.leaves, prepared.nodes);
+    write_log_checkpoint(tx, prepared.checkpoint);
+    write_checkpoint(tx, kMerkleLogProjection, prepared.checkpoint.last_event,
+                     static_cast<std::int64_t>(prepared.leaves.size()));
     clear_halt_once(tx);
     tx.commit();
     halt_cleared_ = true;
 
-    frontier_ = std::move(grown);
-    stats_.tree_size.store(checkpoint.tree_size);
+    frontier_ = std::move(prepared.grown);
+    stats_.tree_size.store(prepared.checkpoint.tree_size);
     stats_.checkpoints.fetch_add(1);
     result.kind = SealResult::Kind::kSealed;
-    result.leaves = events.size();
-    result.full = events.size() == options_.batch_size_max;
+    result.leaves = prepared.leaves.size();
+    result.full = prepared.leaves.size() == options_.batch_size_max;
     return result;
+  }
+
+  // What one seal writes, made before its write transaction begins.
+  struct Prepared {
+    Checkpoint after;  // the sealer's place the events were read after
+    std::vector<LogLeaf> leaves;
+    std::vector<std::pair<MerkleNodeId, MerkleHash>> nodes;
+    MerkleFrontier grown;
+    StoredCheckpoint checkpoint;
+  };
+
+  // Makes the leaves, nodes and signed checkpoint of `events`, after checking the stored tree against its last
+  // checkpoint and the new tree's consistency with it. False (with *why) when the log must not be extended.
+  bool prepare(pqxx::transaction_base& tx, const std::vector<RecordedEvent>& events, Prepared* out, std::string* why) {
+    const std::int64_t size = read_log_size(tx);
+    const std::optional<StoredCheckpoint> last = read_latest_log_checkpoint(tx);
+    if ((last ? last->tree_size : 0) != size) {
+      *why = "the log holds " + std::to_string(size) + " leaves but its last checkpoint covers " +
+             std::to_string(last ? last->tree_size : 0);
+      return false;
+    }
+    if (!frontier_ || frontier_->size() != static_cast<std::uint64_t>(size)) {
+      MerkleFrontier loaded;
+      Status s = read_log_frontier(tx, static_cast<std::uint64_t>(size), &loaded);
+      if (!s.ok()) {
+        *why = "cannot read the tree's right edge: " + s.ToString();
+        return false;
+      }
+      frontier_ = std::move(loaded);
+    }
+    if (last && frontier_->root() != last->root_hash) {
+      *why = "the stored tree of " + std::to_string(size) + " leaves has root " + merkle_hex(frontier_->root()) +
+             ", its signed checkpoint says " + merkle_hex(last->root_hash);
+      return false;
+    }
+    out->grown = *frontier_;
+    out->leaves.reserve(events.size());
+    out->nodes.reserve(events.size());
+    std::map<std::pair<int, std::uint64_t>, MerkleHash> fresh;  // this seal's leaves and nodes
+    for (const RecordedEvent& e : events) {
+      LogLeaf leaf;
+      leaf.leaf_index = static_cast<std::int64_t>(out->grown.size());
+      leaf.position = e.position;
+      Status s = log_leaf_data(e, &leaf.leaf_data);
+      if (!s.ok()) {
+        *why = "event at position " + std::to_string(e.position) + " (stream " + e.stream_id + " version " +
+               std::to_string(e.stream_version) + ") cannot be a leaf: " + s.message();
+        return false;
+      }
+      leaf.leaf_hash = merkle_leaf_hash(leaf.leaf_data);
+      fresh[{0, static_cast<std::uint64_t>(leaf.leaf_index)}] = leaf.leaf_hash;
+      out->grown.append(leaf.leaf_hash, [out, &fresh](const MerkleNodeId& id, const MerkleHash& hash) {
+        out->nodes.emplace_back(id, hash);
+        fresh[{id.level, id.index}] = hash;
+      });
+      out->leaves.push_back(std::move(leaf));
+    }
+    // The new tree must extend the last signed one: a consistency proof made from the stored nodes (the old
+    // part) and this seal's (the new), verified against the signed root, as an auditor would.
+    const MerkleHash root = out->grown.root();
+    if (last) {
+      const std::uint64_t m = static_cast<std::uint64_t>(last->tree_size);
+      std::vector<MerkleHash> proof;
+      std::vector<MerkleNodeId> stored_ids;
+      std::vector<std::vector<MerkleNodeId>> per_range;
+      for (const MerkleRange& r : merkle_consistency_ranges(m, out->grown.size())) {
+        per_range.push_back(merkle_range_nodes(r));
+        for (const MerkleNodeId& id : per_range.back()) {
+          if (!fresh.contains({id.level, id.index})) stored_ids.push_back(id);
+        }
+      }
+      std::vector<MerkleHash> stored;
+      Status s = read_log_nodes(tx, stored_ids, &stored);
+      if (!s.ok()) {
+        *why = "cannot prove the new tree consistent: " + s.ToString();
+        return false;
+      }
+      std::size_t next_stored = 0;
+      for (const std::vector<MerkleNodeId>& ids : per_range) {
+        std::vector<MerkleHash> hashes;
+        for (const MerkleNodeId& id : ids) {
+          const auto it = fresh.find({id.level, id.index});
+          hashes.push_back(it != fresh.end() ? it->second : stored[next_stored++]);
+        }
+        proof.push_back(merkle_fold_range(hashes));
+      }
+      if (!merkle_verify_consistency(m, out->grown.size(), last->root_hash, root, proof)) {
+        *why = "the tree of " + std::to_string(out->grown.size()) + " leaves is not consistent with the checkpoint of " +
+               std::to_string(last->tree_size);
+        return false;
+      }
+    }
+    StoredCheckpoint& checkpoint = out->checkpoint;
+    checkpoint.tree_size = static_cast<std::int64_t>(out->grown.size());
+    checkpoint.root_hash = root;
+    checkpoint.note = sign_note(options_.signer, format_checkpoint_body({options_.signer.verifier.name, out->grown.size(), root}));
+    checkpoint.verifier_key = verifier_key_;
+    checkpoint.last_event = Checkpoint{events.back().transaction_id, events.back().position};
+    return true;
+  }
+
+  // Clears a recorded halt in a transaction of its own (when there was nothing to seal).
+  void clear_halt() {
+    pqxx::work tx(*conn_, "log_sealer_clear_halt");
+    clear_halt_once(tx);
+    tx.commit();
+    halt_cleared_ = true;
   }
 
   // A halt an earlier run recorded ends with this process's first committed seal (the log checked out).

@@ -1,6 +1,9 @@
 #include "eventstore/database.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
+#include <thread>
 #include <mutex>
 #include <string>
 
@@ -52,6 +55,21 @@ bool is_connection_failure(const std::exception& e) {
     if (state.rfind("08", 0) == 0 || state == "57P01" || state == "57P02" || state == "57P03") return true;
   }
   return false;
+}
+
+bool is_session_lost(const std::exception& e) {
+  return is_connection_failure(e) || dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr ||
+         dynamic_cast<const pqxx::statement_completion_unknown*>(&e) != nullptr;
+}
+
+void sleep_unless_stopped(int ms, const std::atomic<bool>& stop_requested) {
+  constexpr auto kStopCheckInterval = std::chrono::milliseconds(100);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (!stop_requested.load()) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return;
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(deadline - now, kStopCheckInterval));
+  }
 }
 
 bool is_timeout(const std::exception& e) {

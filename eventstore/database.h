@@ -2,6 +2,7 @@
 // idle transaction can hang a caller or hold back the projector's transaction horizon.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -36,6 +37,14 @@ std::unique_ptr<pqxx::connection> open_connection(const std::string& url, const 
 // True when the exception is a connection-level failure (server down, socket closed, admin shutdown),
 // as opposed to an error in the statement itself.
 bool is_connection_failure(const std::exception& e);
+
+// True when a long-running loop (the projector, the sealer) can no longer trust its session and must
+// reconnect rather than retry on it: a connection failure, or a commit whose outcome is unknown (the
+// checkpoint, committed with what it covers, tells the truth after reconnecting).
+bool is_session_lost(const std::exception& e);
+
+// Sleeps `ms`, waking every 100 ms to honor a stop request (set from a signal handler).
+void sleep_unless_stopped(int ms, const std::atomic<bool>& stop_requested);
 
 // True when the statement was cut off by statement_timeout, lock_timeout or the idle-in-transaction
 // timeout: nothing was committed, and retrying later may well succeed.

@@ -23,25 +23,11 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr int kBackoffMinMs = 100;
-constexpr int kStopCheckIntervalMs = 100;
 constexpr std::size_t kHaltReasonMaxBytes = 2000;
 
 void log_line(LogLevel level, const std::string& message) { log_to_stderr("sealer", level, message); }
 
-bool lost_connection(const std::exception& e) {
-  return is_connection_failure(e) || dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr ||
-         dynamic_cast<const pqxx::statement_completion_unknown*>(&e) != nullptr;
-}
 
-void sleep_unless_stopped(int ms, const std::atomic<bool>& stop_requested) {
-  const auto deadline = SteadyClock::now() + std::chrono::milliseconds(ms);
-  while (!stop_requested.load()) {
-    const auto now = SteadyClock::now();
-    if (now >= deadline) return;
-    std::this_thread::sleep_for(
-        std::min<SteadyClock::duration>(deadline - now, std::chrono::milliseconds(kStopCheckIntervalMs)));
-  }
-}
 
 struct SealResult {
   enum class Kind { kNothingNew, kLockBusy, kSealed, kHalt };
@@ -89,7 +75,7 @@ class Sealer {
         sleep_unless_stopped(options_.checkpoint_interval_ms, stop_requested_);
       } catch (const std::exception& e) {
         backoff_ms = backoff_ms == 0 ? kBackoffMinMs : std::min(backoff_ms * 2, options_.reconnect_backoff_max_ms);
-        if (lost_connection(e)) {
+        if (is_session_lost(e)) {
           conn_.reset();
           frontier_.reset();
         }

@@ -27,7 +27,6 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr int kBackoffMinMs = 100;
-constexpr int kStopCheckIntervalMs = 100;        // sleeps wake this often to notice a stop request
 constexpr int kLagLogIntervalMs = 1000;          // at most one lag line per second
 constexpr int kConnectFailureLogIntervalMs = 60'000;  // while PostgreSQL stays unreachable
 constexpr int kHeldCheckIntervalMs = 1000;       // how often a caught-up projector asks whether it is held back
@@ -88,23 +87,7 @@ void log_line(LogLevel level, const std::string& message, std::initializer_list<
   log_to_stderr("projector", level, message, fields);
 }
 
-// True when the session can no longer be trusted: reconnect rather than retry on it. A commit whose outcome
-// is unknown counts too; the checkpoint, committed with the read model, tells the truth after reconnecting.
-bool lost_connection(const std::exception& e) {
-  return is_connection_failure(e) || dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr ||
-         dynamic_cast<const pqxx::statement_completion_unknown*>(&e) != nullptr;
-}
 
-// Sleeps `ms`, waking every kStopCheckIntervalMs to honor a stop request.
-void sleep_unless_stopped(int ms, const std::atomic<bool>& stop_requested) {
-  const auto deadline = SteadyClock::now() + std::chrono::milliseconds(ms);
-  while (!stop_requested.load()) {
-    const auto now = SteadyClock::now();
-    if (now >= deadline) return;
-    std::this_thread::sleep_for(
-        std::min<SteadyClock::duration>(deadline - now, std::chrono::milliseconds(kStopCheckIntervalMs)));
-  }
-}
 
 // Milliseconds since the Unix epoch of a timestamp as RecordedEvent::recorded_at gives it
 // ("2026-11-25T15:29:53.123456Z"), or nullopt when it has another shape.
@@ -258,7 +241,7 @@ class Projector {
             continue;
         }
       } catch (const std::exception& e) {
-        if (lost_connection(e)) {
+        if (is_session_lost(e)) {
           const bool was_connected = conn_ != nullptr;
           disconnect();
           handle_connection_failure(e, was_connected, next_backoff_ms());

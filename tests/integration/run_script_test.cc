@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -49,7 +50,8 @@ class RunScript : public LedgerFixture {
                                {"LEDGER_BIN", ledger_binary()},
                                {"DATABASE_URL", database_url()},  // run.sh gives each process its role
                                {"LEDGER_HTTP_PORT", std::to_string(port_)},
-                               {"LEDGER_ADMIN_KEY_FILE", work_dir() + "/admin-key"}},
+                               {"LEDGER_ADMIN_KEY_FILE", work_dir() + "/admin-key"},
+                               {"LEDGER_SIGNING_KEY_FILE", work_dir() + "/log-signing-key"}},
                               base + ".out", base + ".err");
     const auto deadline = std::chrono::steady_clock::now() + 60s;
     while (run->running() && !contains(run->stderr_text(), "is running at") &&
@@ -78,6 +80,13 @@ TEST_F(RunScript, EachProcessHasItsRoleCtrlCStopsCleanlyAndTheKeyIsPrintedOnce) 
       "current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'");
   EXPECT_EQ(logins, "ledger_project,ledger_serve");
   EXPECT_EQ(query_scalar("SELECT account FROM api_keys WHERE role = 'admin' AND account = 'admin'"), "admin");
+  // The log's signing key is made on first start (mode 600), its public key logged, and the log sealed with it.
+  struct stat key_stat{};
+  ASSERT_EQ(::stat((work_dir() + "/log-signing-key").c_str(), &key_stat), 0);
+  EXPECT_EQ(key_stat.st_mode & 0777, 0600u);
+  const std::string public_key_line = "the log's public key: ";
+  ASSERT_TRUE(contains(run->stderr_text(), public_key_line)) << run->stderr_text();
+  EXPECT_TRUE(wait_until_sealed()) << "the projector make run starts seals the log";
 
   run->send_signal(SIGINT);
   const auto status = run->wait_for(30s);
@@ -94,6 +103,12 @@ TEST_F(RunScript, EachProcessHasItsRoleCtrlCStopsCleanlyAndTheKeyIsPrintedOnce) 
   ASSERT_TRUE(second->running()) << second->stderr_text();
   EXPECT_FALSE(contains(second->stderr_text(), key.substr(0, key.size() - 1))) << second->stderr_text();
   EXPECT_TRUE(contains(second->stderr_text(), work_dir() + "/admin-key")) << second->stderr_text();
+  // The same signing key: the second start logs the same public key.
+  auto public_key_of = [&](const std::string& text) {
+    const std::size_t at = text.find(public_key_line);
+    return at == std::string::npos ? std::string() : text.substr(at, text.find('\n', at) - at);
+  };
+  EXPECT_EQ(public_key_of(second->stderr_text()), public_key_of(run->stderr_text()));
   // A SIGINT to the whole process group, as a terminal's Ctrl-C sends it, reaches serve and project too.
   // The children first: one may end before run.sh's own trap runs, which is what printed the error.
   std::istringstream children(read_file("/proc/" + std::to_string(second->pid()) + "/task/" +

@@ -19,7 +19,6 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include "eventstore/base64.h"
 #include "eventstore/database.h"
 #include "eventstore/event_store.h"
 #include "eventstore/merkle.h"
@@ -69,9 +68,6 @@ bool decode_field(std::string_view field, std::string* out) {
   return decode_copy_text_field(field, out);
 }
 
-std::string b64(const MerkleHash& h) {
-  return base64_encode(std::string_view(reinterpret_cast<const char*>(h.data()), h.size()));
-}
 
 // The leaf hash of an event into *hash (the hash of empty data when it has none: false then). `scratch` holds
 // the leaf data.
@@ -394,7 +390,7 @@ void Verification::check_stored_checkpoint_notes() {
       finding(LogFindingKind::kCheckpoint, at + "the signed note says tree size " + std::to_string(body.tree_size));
     }
     if (body.root_hash != c.root_hash) {
-      finding(LogFindingKind::kCheckpoint, at + "the signed note's root " + b64(body.root_hash) + " is not the row's " + b64(c.root_hash));
+      finding(LogFindingKind::kCheckpoint, at + "the signed note's root " + merkle_base64(body.root_hash) + " is not the row's " + merkle_base64(c.root_hash));
     }
   }
 }
@@ -420,7 +416,7 @@ Status Verification::check_nodes(pqxx::transaction_base& tx) {
     }
     ++seen[level];
     if (rebuilt_nodes_[level][index] != hash) {
-      finding(LogFindingKind::kNode, at + "stored hash " + b64(hash) + ", rebuilt " + b64(rebuilt_nodes_[level][index]));
+      finding(LogFindingKind::kNode, at + "stored hash " + merkle_base64(hash) + ", rebuilt " + merkle_base64(rebuilt_nodes_[level][index]));
     }
   }
   copy.complete();
@@ -609,7 +605,7 @@ Status Verification::run() {
           }
         } else if (hash != leaf.leaf_hash) {
           finding(LogFindingKind::kDiffers, "leaf " + std::to_string(leaf.leaf_index) + " " + event_at(*e) +
-                                                ": leaf_hash differs: log has " + b64(leaf.leaf_hash) + ", SHA-256(0x00 || leaf_data) is " + b64(hash));
+                                                ": leaf_hash differs: log has " + merkle_base64(leaf.leaf_hash) + ", SHA-256(0x00 || leaf_data) is " + merkle_base64(hash));
         }
       }
       append_rebuilt(hash);
@@ -660,8 +656,8 @@ Status Verification::run() {
     if (static_cast<std::uint64_t>(c.tree_size) > size) {
       finding(LogFindingKind::kCheckpoint, at_size + "beyond the rebuilt log of " + std::to_string(size) + " leaves");
     } else if (roots_wanted_[c.tree_size] != c.root_hash) {
-      finding(LogFindingKind::kCheckpoint, at_size + "root differs: signed " + b64(c.root_hash) + ", rebuilt from events " +
-                                               b64(roots_wanted_[c.tree_size]));
+      finding(LogFindingKind::kCheckpoint, at_size + "root differs: signed " + merkle_base64(c.root_hash) + ", rebuilt from events " +
+                                               merkle_base64(roots_wanted_[c.tree_size]));
     }
   }
   if (!checkpoints_.empty() && checkpoints_.back().tree_size != report_->leaves) {
@@ -677,8 +673,8 @@ Status Verification::run() {
     } else if (auditor_->tree_size > size) {
       finding(LogFindingKind::kAuditorCheckpoint, at_size + "beyond the rebuilt log of " + std::to_string(size) + " leaves");
     } else if (roots_wanted_[auditor_->tree_size] != auditor_->root_hash) {
-      finding(LogFindingKind::kAuditorCheckpoint, at_size + "root differs: the saved note has " + b64(auditor_->root_hash) +
-                                                      ", today's log " + b64(roots_wanted_[auditor_->tree_size]) +
+      finding(LogFindingKind::kAuditorCheckpoint, at_size + "root differs: the saved note has " + merkle_base64(auditor_->root_hash) +
+                                                      ", today's log " + merkle_base64(roots_wanted_[auditor_->tree_size]) +
                                                       ": the log is not consistent with it");
     }
   }

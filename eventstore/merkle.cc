@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "eventstore/assert.h"
+#include "eventstore/base64.h"
 
 namespace ledger {
 namespace {
@@ -237,6 +238,10 @@ bool merkle_verify_consistency(std::uint64_t first_size, std::uint64_t second_si
     sn >>= 1;
   }
   return sn == 0 && fr == first_root && sr == second_root;
+}
+
+std::string merkle_base64(const MerkleHash& hash) {
+  return base64_encode(std::string_view(reinterpret_cast<const char*>(hash.data()), hash.size()));
 }
 
 std::string merkle_hex(const MerkleHash& hash) {

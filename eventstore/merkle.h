@@ -113,6 +113,9 @@ class MerkleFrontier {
   std::vector<MerkleHash> hashes_;  // merkle_range_nodes({0, size_}) order
 };
 
+// Standard base64 of a hash: how checkpoints, proofs and bundles carry it (docs/audit.md).
+std::string merkle_base64(const MerkleHash& hash);
+
 // Lowercase hex of a hash, and back (false unless exactly 64 hex digits).
 std::string merkle_hex(const MerkleHash& hash);
 bool merkle_from_hex(std::string_view hex, MerkleHash* out);

@@ -229,7 +229,7 @@ Status verify_note(std::string_view note, const NoteVerifier& verifier, std::str
 
 std::string format_checkpoint_body(const CheckpointBody& body) {
   return body.origin + "\n" + std::to_string(body.tree_size) + "\n" +
-         base64_encode(std::string_view(reinterpret_cast<const char*>(body.root_hash.data()), body.root_hash.size())) +
+         merkle_base64(body.root_hash) +
          "\n";
 }
 

@@ -169,7 +169,7 @@ std::string certificate_json(const Certificate& c) {
   w.Key("retirement_leaf_index");
   w.Int64(c.retirement_leaf_index);
   w.Key("retirement_leaf_hash");
-  write_string(w, hash_base64(c.retirement_leaf_hash));
+  write_string(w, merkle_base64(c.retirement_leaf_hash));
   w.EndObject();
   return std::string(buffer.GetString(), buffer.GetSize());
 }
@@ -205,9 +205,9 @@ std::string certificate_html(const Certificate& c, const RecordProof& proof) {
   html += "</table>\n<h2>Proof in the log</h2>\n<table>\n";
   row(html, "Leaf index of the RETIRED event", std::to_string(c.retirement_leaf_index));
   row(html, "Leaf hash (hex)", "<code>" + merkle_hex(c.retirement_leaf_hash) + "</code>");
-  row(html, "Leaf hash (base64)", "<code>" + hash_base64(c.retirement_leaf_hash) + "</code>");
+  row(html, "Leaf hash (base64)", "<code>" + merkle_base64(c.retirement_leaf_hash) + "</code>");
   row(html, "Checkpoint tree size", std::to_string(proof.checkpoint.tree_size));
-  row(html, "Checkpoint root hash (base64)", "<code>" + hash_base64(proof.checkpoint.root_hash) + "</code>");
+  row(html, "Checkpoint root hash (base64)", "<code>" + merkle_base64(proof.checkpoint.root_hash) + "</code>");
   row(html, "Verifier key", "<code>" + verifier_key + "</code>");
   html += "</table>\n<h2>Signed checkpoint</h2>\n<pre>" + html_escape(proof.checkpoint.note) + "</pre>\n";
   html += "<h2>How to verify</h2>\n<p>Fetch this certificate's proof bundle with an API key of the ledger and check "

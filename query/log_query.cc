@@ -3,7 +3,6 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include "eventstore/base64.h"
 
 namespace ledger {
 namespace {
@@ -13,10 +12,6 @@ void write_string(rapidjson::Writer<rapidjson::StringBuffer>& w, std::string_vie
 }
 
 }  // namespace
-
-std::string hash_base64(const MerkleHash& hash) {
-  return base64_encode(std::string_view(reinterpret_cast<const char*>(hash.data()), hash.size()));
-}
 
 Status read_record_proof(pqxx::transaction_base& tx, const std::string& record_id, RecordProof* out) {
   RecordProof proof;
@@ -62,7 +57,7 @@ std::string record_proof_json(const RecordProof& proof, std::string_view extra_m
   w.Key("tree_size");
   w.Int64(proof.checkpoint.tree_size);
   w.Key("root_hash");
-  write_string(w, hash_base64(proof.checkpoint.root_hash));
+  write_string(w, merkle_base64(proof.checkpoint.root_hash));
   w.Key("verifier_key");
   write_string(w, proof.checkpoint.verifier_key);
   w.Key("events");
@@ -78,10 +73,10 @@ std::string record_proof_json(const RecordProof& proof, std::string_view extra_m
     w.Key("leaf_data");
     write_string(w, e.leaf.leaf_data);
     w.Key("leaf_hash");
-    write_string(w, hash_base64(e.leaf.leaf_hash));
+    write_string(w, merkle_base64(e.leaf.leaf_hash));
     w.Key("inclusion_proof");
     w.StartArray();
-    for (const MerkleHash& h : e.inclusion_proof) write_string(w, hash_base64(h));
+    for (const MerkleHash& h : e.inclusion_proof) write_string(w, merkle_base64(h));
     w.EndArray();
     w.EndObject();
   }

@@ -38,7 +38,4 @@ Status read_record_proof(pqxx::transaction_base& tx, const std::string& record_i
 // `extra_members` (raw JSON members such as "certificate":{...}, without braces) when not empty.
 std::string record_proof_json(const RecordProof& proof, std::string_view extra_members = {});
 
-// A hash as the bundles and proofs carry it: standard base64.
-std::string hash_base64(const MerkleHash& hash);
-
 }  // namespace ledger

@@ -1112,7 +1112,7 @@ class Server {
           }
           LogAnswer ok;
           ok.body = "{\"first\":" + std::to_string(m) + ",\"second\":" + std::to_string(n) + ",\"proof\":[";
-          for (std::size_t i = 0; i < proof.size(); ++i) ok.body += (i ? ",\"" : "\"") + hash_base64(proof[i]) + "\"";
+          for (std::size_t i = 0; i < proof.size(); ++i) ok.body += (i ? ",\"" : "\"") + merkle_base64(proof[i]) + "\"";
           ok.body += "]}";
           return ok;
         };
@@ -1156,7 +1156,7 @@ class Server {
             w.Key("leaf_data");
             w.String(leaf.leaf_data.data(), static_cast<rapidjson::SizeType>(leaf.leaf_data.size()));
             w.Key("leaf_hash");
-            const std::string hash = hash_base64(leaf.leaf_hash);
+            const std::string hash = merkle_base64(leaf.leaf_hash);
             w.String(hash.data(), static_cast<rapidjson::SizeType>(hash.size()));
             w.EndObject();
           }

@@ -99,7 +99,7 @@ TEST(Certificate, FieldsComeFromTheRecordAndTheRetiredLeaf) {
   EXPECT_STREQ(doc["project_name"].GetString(), "Mangrove Restoration");
   EXPECT_STREQ(doc["retired_at"].GetString(), kRetiredAt);
   EXPECT_EQ(doc["retirement_leaf_index"].GetInt64(), 11);
-  EXPECT_EQ(doc["retirement_leaf_hash"].GetString(), hash_base64(proof.events[2].leaf.leaf_hash));
+  EXPECT_EQ(doc["retirement_leaf_hash"].GetString(), merkle_base64(proof.events[2].leaf.leaf_hash));
 }
 
 TEST(Certificate, AbsentRetirementFieldsAreNull) {
@@ -195,9 +195,9 @@ TEST(CertificatePage, EscapesUserInputAndShowsTheProof) {
   // verify.
   EXPECT_NE(html.find(">5<"), std::string::npos);
   EXPECT_NE(html.find(merkle_hex(c.retirement_leaf_hash)), std::string::npos);
-  EXPECT_NE(html.find(hash_base64(c.retirement_leaf_hash)), std::string::npos);
+  EXPECT_NE(html.find(merkle_base64(c.retirement_leaf_hash)), std::string::npos);
   EXPECT_NE(html.find(">42<"), std::string::npos);
-  EXPECT_NE(html.find(hash_base64(proof.checkpoint.root_hash)), std::string::npos);
+  EXPECT_NE(html.find(merkle_base64(proof.checkpoint.root_hash)), std::string::npos);
   EXPECT_NE(html.find("<pre>carbon-ledger.test/log\n42\nAAAA\n"), std::string::npos);
   EXPECT_NE(html.find("carbon-ledger.test/log+01234567+AQID"), std::string::npos);
   EXPECT_NE(html.find("/records/" + std::string(kId) + "/certificate.proof &gt; cert.json"), std::string::npos);

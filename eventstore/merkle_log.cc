@@ -51,7 +51,7 @@ std::vector<LogLeaf> leaves_from_result(const pqxx::result& result) {
 
 // The hashes of the ranges' subtrees, each range folded: the proof those ranges make.
 Status hashes_of_ranges(pqxx::transaction_base& tx, const std::vector<MerkleRange>& ranges,
-                        std::vector<MerkleHash>* out) {
+                        const UnstoredLogNodes& unstored, std::vector<MerkleHash>* out) {
   std::vector<MerkleNodeId> ids;
   std::vector<std::size_t> counts;
   for (const MerkleRange& r : ranges) {
@@ -59,9 +59,21 @@ Status hashes_of_ranges(pqxx::transaction_base& tx, const std::vector<MerkleRang
     counts.push_back(nodes.size());
     ids.insert(ids.end(), nodes.begin(), nodes.end());
   }
-  std::vector<MerkleHash> hashes;
-  Status s = read_log_nodes(tx, ids, &hashes);
+  // Only what `unstored` does not hold is read, in one round trip.
+  std::vector<MerkleNodeId> stored_ids;
+  for (const MerkleNodeId& id : ids) {
+    if (!unstored.contains({id.level, id.index})) stored_ids.push_back(id);
+  }
+  std::vector<MerkleHash> stored;
+  Status s = read_log_nodes(tx, stored_ids, &stored);
   if (!s.ok()) return s;
+  std::vector<MerkleHash> hashes;
+  hashes.reserve(ids.size());
+  std::size_t next_stored = 0;
+  for (const MerkleNodeId& id : ids) {
+    const auto it = unstored.find({id.level, id.index});
+    hashes.push_back(it != unstored.end() ? it->second : stored[next_stored++]);
+  }
   out->clear();
   std::size_t at = 0;
   for (const std::size_t n : counts) {
@@ -175,13 +187,18 @@ Status read_log_nodes(pqxx::transaction_base& tx, const std::vector<MerkleNodeId
 Status log_inclusion_proof(pqxx::transaction_base& tx, std::uint64_t index, std::uint64_t tree_size,
                            std::vector<MerkleHash>* proof) {
   if (index >= tree_size) return Status::Invalid("leaf index " + std::to_string(index) + " is not below tree size " + std::to_string(tree_size));
-  return hashes_of_ranges(tx, merkle_inclusion_ranges(index, tree_size), proof);
+  return hashes_of_ranges(tx, merkle_inclusion_ranges(index, tree_size), {}, proof);
 }
 
 Status log_consistency_proof(pqxx::transaction_base& tx, std::uint64_t first, std::uint64_t second,
                              std::vector<MerkleHash>* proof) {
+  return log_consistency_proof(tx, first, second, {}, proof);
+}
+
+Status log_consistency_proof(pqxx::transaction_base& tx, std::uint64_t first, std::uint64_t second,
+                             const UnstoredLogNodes& unstored, std::vector<MerkleHash>* proof) {
   if (first > second) return Status::Invalid("first tree size is larger than the second");
-  return hashes_of_ranges(tx, merkle_consistency_ranges(first, second), proof);
+  return hashes_of_ranges(tx, merkle_consistency_ranges(first, second), unstored, proof);
 }
 
 Status log_root(pqxx::transaction_base& tx, std::uint64_t tree_size, MerkleHash* root) {

@@ -5,7 +5,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -63,6 +65,11 @@ Status log_inclusion_proof(pqxx::transaction_base& tx, std::uint64_t index, std:
                            std::vector<MerkleHash>* proof);
 Status log_consistency_proof(pqxx::transaction_base& tx, std::uint64_t first, std::uint64_t second,
                              std::vector<MerkleHash>* proof);
+// Nodes (level, index; level 0 a leaf) not written yet, taking the place of stored ones: a seal proves its new
+// tree consistent before its write transaction, from the stored old part and its own new part.
+using UnstoredLogNodes = std::map<std::pair<int, std::uint64_t>, MerkleHash>;
+Status log_consistency_proof(pqxx::transaction_base& tx, std::uint64_t first, std::uint64_t second,
+                             const UnstoredLogNodes& unstored, std::vector<MerkleHash>* proof);
 // MTH of the first `tree_size` leaves.
 Status log_root(pqxx::transaction_base& tx, std::uint64_t tree_size, MerkleHash* root);
 // The frontier (right edge) of the tree of the first `tree_size` leaves, to append after it.

@@ -1,7 +1,6 @@
 #include "projector/log_sealer.h"
 
 #include <algorithm>
-#include <map>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -182,7 +181,7 @@ class Sealer {
     out->grown = *frontier_;
     out->leaves.reserve(events.size());
     out->nodes.reserve(events.size());
-    std::map<std::pair<int, std::uint64_t>, MerkleHash> fresh;  // this seal's leaves and nodes
+    UnstoredLogNodes fresh;  // this seal's leaves and nodes
     for (const RecordedEvent& e : events) {
       LogLeaf leaf;
       leaf.leaf_index = static_cast<std::int64_t>(out->grown.size());
@@ -207,28 +206,10 @@ class Sealer {
     if (last) {
       const std::uint64_t m = static_cast<std::uint64_t>(last->tree_size);
       std::vector<MerkleHash> proof;
-      std::vector<MerkleNodeId> stored_ids;
-      std::vector<std::vector<MerkleNodeId>> per_range;
-      for (const MerkleRange& r : merkle_consistency_ranges(m, out->grown.size())) {
-        per_range.push_back(merkle_range_nodes(r));
-        for (const MerkleNodeId& id : per_range.back()) {
-          if (!fresh.contains({id.level, id.index})) stored_ids.push_back(id);
-        }
-      }
-      std::vector<MerkleHash> stored;
-      Status s = read_log_nodes(tx, stored_ids, &stored);
+      Status s = log_consistency_proof(tx, m, out->grown.size(), fresh, &proof);
       if (!s.ok()) {
         *why = "cannot prove the new tree consistent: " + s.ToString();
         return false;
-      }
-      std::size_t next_stored = 0;
-      for (const std::vector<MerkleNodeId>& ids : per_range) {
-        std::vector<MerkleHash> hashes;
-        for (const MerkleNodeId& id : ids) {
-          const auto it = fresh.find({id.level, id.index});
-          hashes.push_back(it != fresh.end() ? it->second : stored[next_stored++]);
-        }
-        proof.push_back(merkle_fold_range(hashes));
       }
       if (!merkle_verify_consistency(m, out->grown.size(), last->root_hash, root, proof)) {
         *why = "the tree of " + std::to_string(out->grown.size()) + " leaves is not consistent with the checkpoint of " +

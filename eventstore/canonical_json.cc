@@ -56,6 +56,14 @@ struct Utf16Reader {
   }
 };
 
+// Bytes a JSON string may hold as they are, in JCS as in jsonb's output: printable ASCII but the quote and the
+// backslash (bytes >= 0x80 are looked at apart: UTF-8).
+constexpr std::array<bool, 256> kPlainStringBytes = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c < 0x80; ++c) t[c] = c != '"' && c != '\\';
+  return t;
+}();
+
 bool is_ascii(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
 }
@@ -70,6 +78,238 @@ bool utf16_less(std::string_view a, std::string_view b) {
   }
   return x.done() && !y.done();
 }
+
+// The fast path: one pass over the text, appending as it goes, for JSON as PostgreSQL's jsonb output writes it
+// (what every event's data is): strings already escaped as JCS escapes them are copied as they are, integers
+// that a double holds exactly likewise, and only object members are reordered. It gives up (false) on
+// anything it is not sure of, and canonicalize_json then parses the text with RapidJSON, so the two agree by
+// construction: whatever the fast path appends is what the RapidJSON path would.
+class FastCanonicalizer {
+ public:
+  FastCanonicalizer(std::string_view text, std::string* out) : s_(text), out_(out) {}
+
+  bool run() {
+    skip_space();
+    if (!value(0)) return false;
+    skip_space();
+    return i_ == s_.size();
+  }
+
+ private:
+  void skip_space() {
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\t' || s_[i_] == '\r')) ++i_;
+  }
+
+  // Well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF) of the sequence
+  // that starts at s_[i_] (a byte >= 0x80); advances past it.
+  bool utf8_sequence() {
+    const auto at = [&](std::size_t k) { return static_cast<unsigned char>(s_[i_ + k]); };
+    const unsigned char c = at(0);
+    std::size_t n;
+    unsigned char lo = 0x80, hi = 0xBF;  // the second byte's range
+    if (c >= 0xC2 && c <= 0xDF) n = 2;
+    else if (c == 0xE0) { n = 3; lo = 0xA0; }
+    else if (c == 0xED) { n = 3; hi = 0x9F; }
+    else if (c >= 0xE1 && c <= 0xEF) n = 3;
+    else if (c == 0xF0) { n = 4; lo = 0x90; }
+    else if (c == 0xF4) { n = 4; hi = 0x8F; }
+    else if (c >= 0xF1 && c <= 0xF3) n = 4;
+    else return false;
+    if (i_ + n > s_.size()) return false;
+    if (at(1) < lo || at(1) > hi) return false;
+    for (std::size_t k = 2; k < n; ++k) {
+      if (at(k) < 0x80 || at(k) > 0xBF) return false;
+    }
+    i_ += n;
+    return true;
+  }
+
+  // A string at s_[i_] (its opening quote), its text with the quotes into *raw. Only escapes JCS itself writes
+  // are accepted (\" \\ \b \f \n \r \t, and \u00xx in lowercase hex for the other control characters), so the
+  // text is already its canonical form. *escaped: it has any escape.
+  bool string(std::string_view* raw, bool* escaped, bool* ascii) {
+    const std::size_t begin = i_++;
+    *escaped = false;
+    *ascii = true;
+    while (i_ < s_.size()) {
+      while (i_ < s_.size() && kPlainStringBytes[static_cast<unsigned char>(s_[i_])]) ++i_;
+      if (i_ >= s_.size()) break;
+      const unsigned char c = static_cast<unsigned char>(s_[i_]);
+      if (c == '"') {
+        ++i_;
+        *raw = s_.substr(begin, i_ - begin);
+        return true;
+      }
+      if (c < 0x20) return false;
+      if (c >= 0x80) {
+        *ascii = false;
+        if (!utf8_sequence()) return false;
+        continue;
+      }
+      if (c == '\\') {
+        *escaped = true;
+        if (i_ + 1 >= s_.size()) return false;
+        const char e = s_[i_ + 1];
+        if (e == '"' || e == '\\' || e == 'b' || e == 'f' || e == 'n' || e == 'r' || e == 't') {
+          i_ += 2;
+          continue;
+        }
+        if (e != 'u' || i_ + 6 > s_.size() || s_[i_ + 2] != '0' || s_[i_ + 3] != '0') return false;
+        const char h = s_[i_ + 4], l = s_[i_ + 5];
+        const bool low_hex = (l >= '0' && l <= '9') || (l >= 'a' && l <= 'f');
+        if ((h != '0' && h != '1') || !low_hex) return false;
+        const int code = (h - '0') * 16 + (l <= '9' ? l - '0' : l - 'a' + 10);
+        if (code == '\b' || code == '\f' || code == '\n' || code == '\r' || code == '\t') return false;
+        i_ += 6;
+        continue;
+      }
+      ++i_;
+    }
+    return false;
+  }
+
+  // Integers of up to 15 digits (a double holds them exactly) as they are; every other number to the
+  // RapidJSON path.
+  bool number() {
+    const std::size_t begin = i_;
+    if (s_[i_] == '-') ++i_;
+    const std::size_t digits_begin = i_;
+    while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') ++i_;
+    const std::size_t digits = i_ - digits_begin;
+    if (digits == 0 || digits > 15) return false;
+    if (s_[digits_begin] == '0' && (digits > 1 || digits_begin != begin)) return false;  // 01, -0
+    if (i_ < s_.size() && (s_[i_] == '.' || s_[i_] == 'e' || s_[i_] == 'E')) return false;
+    out_->append(s_.data() + begin, i_ - begin);
+    return true;
+  }
+
+  bool literal(std::string_view word) {
+    if (s_.substr(i_, word.size()) != word) return false;
+    out_->append(word);
+    i_ += word.size();
+    return true;
+  }
+
+  bool value(int depth) {
+    if (depth > kCanonicalJsonDepthMax || i_ >= s_.size()) return false;
+    switch (s_[i_]) {
+      case '{': return object(depth);
+      case '[': return array(depth);
+      case '"': {
+        std::string_view raw;
+        bool escaped = false, ascii = true;
+        if (!string(&raw, &escaped, &ascii)) return false;
+        out_->append(raw);
+        return true;
+      }
+      case 't': return literal("true");
+      case 'f': return literal("false");
+      case 'n': return literal("null");
+      default: return number();
+    }
+  }
+
+  bool array(int depth) {
+    ++i_;
+    out_->push_back('[');
+    skip_space();
+    if (i_ < s_.size() && s_[i_] == ']') {
+      ++i_;
+      out_->push_back(']');
+      return true;
+    }
+    for (;;) {
+      skip_space();
+      if (!value(depth + 1)) return false;
+      skip_space();
+      if (i_ >= s_.size()) return false;
+      if (s_[i_] == ']') {
+        ++i_;
+        out_->push_back(']');
+        return true;
+      }
+      if (s_[i_] != ',') return false;
+      ++i_;
+      out_->push_back(',');
+    }
+  }
+
+  // Members are canonicalized into *out_ as they come, then put in JCS order: each member's text is moved
+  // into place by its name (names without escapes only, so the raw text is the name).
+  bool object(int depth) {
+    ++i_;
+    struct Member {
+      std::string_view name;           // the name's text between its quotes
+      bool ascii = true;               // (then byte order is JCS order)
+      std::size_t begin = 0, end = 0;  // the member's canonical text in *out_
+    };
+    boost::container::small_vector<Member, 16> members;
+    const std::size_t object_begin = out_->size();
+    out_->push_back('{');
+    skip_space();
+    if (i_ < s_.size() && s_[i_] == '}') {
+      ++i_;
+      out_->push_back('}');
+      return true;
+    }
+    for (;;) {
+      skip_space();
+      if (i_ >= s_.size() || s_[i_] != '"') return false;
+      if (!members.empty()) out_->push_back(',');  // as if in order; rebuilt below when not
+      Member m;
+      m.begin = out_->size();
+      std::string_view raw;
+      bool escaped = false;
+      if (!string(&raw, &escaped, &m.ascii) || escaped) return false;
+      m.name = raw.substr(1, raw.size() - 2);
+      out_->append(raw);
+      out_->push_back(':');
+      skip_space();
+      if (i_ >= s_.size() || s_[i_] != ':') return false;
+      ++i_;
+      skip_space();
+      if (!value(depth + 1)) return false;
+      m.end = out_->size();
+      members.push_back(m);
+      skip_space();
+      if (i_ >= s_.size()) return false;
+      if (s_[i_] == '}') {
+        ++i_;
+        break;
+      }
+      if (s_[i_] != ',') return false;
+      ++i_;
+    }
+    const auto by_name = [](const Member& a, const Member& b) {
+      return a.ascii && b.ascii ? a.name < b.name : utf16_less(a.name, b.name);
+    };
+    const auto same_name = [](const Member& a, const Member& b) { return a.name == b.name; };
+    if (std::is_sorted(members.begin(), members.end(), by_name)) {
+      // A duplicate: the RapidJSON path says so.
+      if (std::adjacent_find(members.begin(), members.end(), same_name) != members.end()) return false;
+      out_->push_back('}');
+      return true;
+    }
+    std::sort(members.begin(), members.end(), by_name);
+    if (std::adjacent_find(members.begin(), members.end(), same_name) != members.end()) return false;
+    // The members' texts in order, with commas, replace what was appended (the scratch buffer is free again
+    // by now: a nested object finished with it before this one's last member ended).
+    thread_local std::string scratch;
+    scratch.clear();
+    scratch.push_back('{');
+    for (std::size_t k = 0; k < members.size(); ++k) {
+      if (k > 0) scratch.push_back(',');
+      scratch.append(out_->data() + members[k].begin, members[k].end - members[k].begin);
+    }
+    scratch.push_back('}');
+    out_->replace(object_begin, std::string::npos, scratch);
+    return true;
+  }
+
+  std::string_view s_;
+  std::size_t i_ = 0;
+  std::string* out_;
+};
 
 Status append_value(const Value& v, int depth, std::string* out) {
   if (depth > kCanonicalJsonDepthMax) return Status::Invalid("JSON nested deeper than 64 levels");
@@ -135,11 +375,17 @@ Status append_value(const Value& v, int depth, std::string* out) {
 
 void append_canonical_json_string(std::string_view text, std::string* out) {
   static constexpr char kHex[] = "0123456789abcdef";
-  out->reserve(out->size() + text.size() + 2);
-  out->push_back('"');
   // Runs of characters that need no escape are appended whole (most strings are one run).
+  std::size_t i = 0;
+  while (i < text.size() && (kPlainStringBytes[static_cast<unsigned char>(text[i])] || static_cast<unsigned char>(text[i]) >= 0x80)) ++i;
+  if (i == text.size()) {
+    out->append(1, '"').append(text).append(1, '"');
+    return;
+  }
+  out->reserve(out->size() + text.size() + 8);
+  out->push_back('"');
   std::size_t run = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
+  for (; i < text.size(); ++i) {
     const unsigned char c = static_cast<unsigned char>(text[i]);
     if (c >= 0x20 && c != '"' && c != '\\') continue;
     out->append(text.data() + run, i - run);
@@ -211,6 +457,13 @@ void append_canonical_json_number(double value, std::string* out) {
 }
 
 Status canonicalize_json(std::string_view json, std::string* out) {
+  const std::size_t out_size = out->size();
+  if (FastCanonicalizer(json, out).run()) return Status::Ok();
+  out->resize(out_size);
+  return canonicalize_json_parsed(json, out);
+}
+
+Status canonicalize_json_parsed(std::string_view json, std::string* out) {
   thread_local std::array<char, kValueBufferBytes> value_buffer;
   thread_local std::array<char, kParseStackBufferBytes> stack_buffer;
   Allocator value_allocator(value_buffer.data(), value_buffer.size());

@@ -2,6 +2,8 @@
 
 #include <charconv>
 #include <cstdio>
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -19,6 +21,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "eventstore/binary_copy.h"
 #include "eventstore/database.h"
 #include "eventstore/event_store.h"
 #include "eventstore/merkle.h"
@@ -224,6 +227,154 @@ class EventPageReader {
   std::thread thread_;
 };
 
+// ---------------------------------------------------------------------------------------------- fast pass
+// One event of the fast pass: its place in the log's order and its recomputed leaf hash.
+struct HashedLeaf {
+  std::uint64_t transaction_id = 0;
+  std::int64_t position = 0;
+  MerkleHash hash{};
+};
+bool log_order_less(const HashedLeaf& a, const HashedLeaf& b) {
+  return a.transaction_id != b.transaction_id ? a.transaction_id < b.transaction_id : a.position < b.position;
+}
+
+// What the readers of one fast pass share: the events read so far (progress, and the bound on memory) and
+// how many readers have finished.
+struct FastPassShared {
+  std::atomic<std::int64_t> events{0};
+  std::mutex mutex;
+  std::condition_variable finished_changed;
+  std::size_t finished = 0;  // under mutex
+};
+
+// Reads the events on heap pages [first_page, end_page) (end_page < 0: to the end of the table) with binary
+// COPY on a session and thread of its own, in the caller's snapshot, recomputes each event's leaf hash there,
+// and sorts what it made into the log's order: the readers of one pass divide PostgreSQL's work and ours
+// between them, unordered (a sequential scan, no index), and the caller merges their sorted runs.
+class LeafHashingReader {
+ public:
+  LeafHashingReader(std::string url, std::string snapshot, std::int64_t first_page, std::int64_t end_page,
+                    std::int64_t events_max, std::size_t events_expected, FastPassShared* shared)
+      : url_(std::move(url)), snapshot_(std::move(snapshot)), first_page_(first_page), end_page_(end_page),
+        events_max_(events_max), shared_(shared) {
+    leaves_.reserve(events_expected);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~LeafHashingReader() {
+    stopping_ = true;
+    {
+      std::lock_guard<std::mutex> lock(reader_mutex_);
+      if (reader_ != nullptr) reader_->cancel();
+    }
+    thread_.join();
+  }
+
+  // Valid once the reader has counted itself finished in the shared state.
+  const Status& status() const { return status_; }
+  bool all_made() const { return all_made_; }       // every event gave leaf data (in the fast path's decoding)
+  bool over_bound() const { return over_bound_; }   // the pass went past events_max and stopped
+  const std::vector<HashedLeaf>& leaves() const { return leaves_; }
+
+ private:
+  static constexpr std::size_t kFields = 9;
+
+  std::string copy_sql() const {
+    std::string where;
+    if (first_page_ > 0) where = "ctid >= '(" + std::to_string(first_page_) + ",0)'::tid";
+    if (end_page_ >= 0) where += (where.empty() ? "" : " AND ") + ("ctid < '(" + std::to_string(end_page_) + ",0)'::tid");
+    return "COPY (SELECT transaction_id, position, stream_id, stream_version, event_id, event_type, data, metadata,"
+           " recorded_at FROM events" + (where.empty() ? "" : " WHERE " + where) + ") TO STDOUT (FORMAT binary)";
+  }
+
+  // One row into leaves_; false when the fast path cannot decode it (the caller's full pass then looks).
+  bool hash_row(const BinaryCopyField* f, std::string* leaf_data) {
+    for (std::size_t i = 0; i < kFields; ++i) {
+      if (f[i].is_null) return false;
+    }
+    HashedLeaf leaf;
+    std::int64_t txid = 0;
+    char stream_id[kUuidTextSize], event_id[kUuidTextSize], recorded_at[kRfc3339MicrosSize];
+    LogLeafFields e;
+    // jsonb in binary: a version byte (1), then the text jsonb_out writes.
+    if (!binary_copy_int64(f[0].bytes, &txid) || !binary_copy_int64(f[1].bytes, &leaf.position) ||
+        !binary_copy_uuid_text(f[2].bytes, stream_id) || !binary_copy_int64(f[3].bytes, &e.stream_version) ||
+        !binary_copy_uuid_text(f[4].bytes, event_id) || f[6].bytes.empty() || f[6].bytes[0] != 1 ||
+        f[7].bytes.empty() || f[7].bytes[0] != 1 || !binary_copy_timestamp_rfc3339(f[8].bytes, recorded_at)) {
+      return false;
+    }
+    leaf.transaction_id = static_cast<std::uint64_t>(txid);
+    e.stream_id = std::string_view(stream_id, kUuidTextSize);
+    e.event_id = std::string_view(event_id, kUuidTextSize);
+    e.event_type = f[5].bytes;
+    e.data_json = f[6].bytes.substr(1);
+    e.metadata_json = f[7].bytes.substr(1);
+    e.recorded_at = std::string_view(recorded_at, kRfc3339MicrosSize);
+    if (!log_leaf_data(e, leaf_data).ok()) return false;
+    leaf.hash = merkle_leaf_hash(*leaf_data);
+    leaves_.push_back(leaf);
+    return true;
+  }
+
+  void run() {
+    try {
+      std::unique_ptr<BinaryCopyReader> reader;
+      status_ = BinaryCopyReader::open(url_, DatabaseLimits{}.connect_timeout_s,
+                                       "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '" +
+                                           snapshot_ + "'",
+                                       copy_sql(), &reader);
+      if (status_.ok()) {
+        {
+          std::lock_guard<std::mutex> lock(reader_mutex_);
+          reader_ = reader.get();
+        }
+        if (stopping_) reader->cancel();
+        BinaryCopyField fields[kFields];
+        std::string leaf_data;
+        std::int64_t rows = 0;
+        constexpr std::int64_t kCountEvery = 1024;  // rows between updates of the shared count
+        for (;;) {
+          bool got = false;
+          status_ = reader->next_row(fields, kFields, &got);
+          if (!status_.ok() || !got) break;
+          all_made_ = hash_row(fields, &leaf_data) && all_made_;
+          if (++rows % kCountEvery == 0 && shared_->events.fetch_add(kCountEvery) + kCountEvery > events_max_) {
+            over_bound_ = true;
+            break;
+          }
+        }
+        shared_->events += rows % kCountEvery;
+        {
+          std::lock_guard<std::mutex> lock(reader_mutex_);
+          reader_ = nullptr;
+        }
+        if (status_.ok() && !over_bound_ && !std::is_sorted(leaves_.begin(), leaves_.end(), log_order_less)) {
+          std::sort(leaves_.begin(), leaves_.end(), log_order_less);
+        }
+      }
+    } catch (const std::exception& e) {
+      status_ = Status::Unavailable(std::string("reading events: ") + e.what());
+    }
+    {
+      std::lock_guard<std::mutex> lock(shared_->mutex);
+      ++shared_->finished;
+    }
+    shared_->finished_changed.notify_all();
+  }
+
+  const std::string url_;
+  const std::string snapshot_;
+  const std::int64_t first_page_, end_page_, events_max_;
+  FastPassShared* shared_;
+  std::atomic<bool> stopping_{false};
+  std::mutex reader_mutex_;
+  BinaryCopyReader* reader_ = nullptr;  // under reader_mutex_, while reading
+  Status status_;
+  bool all_made_ = true;
+  bool over_bound_ = false;
+  std::vector<HashedLeaf> leaves_;
+  std::thread thread_;
+};
+
 struct StoredLeaf {
   std::int64_t leaf_index = 0;
   std::int64_t position = 0;
@@ -298,10 +449,23 @@ class Verification {
   }
 
   static bool in_sealed(const RecordedEvent& e, const Checkpoint& sealed, std::uint64_t sealed_txid);
+  // The fast pass's tree: leaf hashes appended in the log's order, and the roots at the sizes to check.
+  struct RootsAtSizes {
+    std::map<std::uint64_t, MerkleHash> roots;  // tree size -> rebuilt root (filled as the tree grows)
+    MerkleFrontier frontier;                    // (when built by append)
+    std::uint64_t size = 0;                     // leaves of the rebuilt tree
+    void append(const MerkleHash& leaf_hash);
+  };
+  RootsAtSizes roots_to_rebuild() const;
+  // Every signed root (and the auditor's) is the rebuilt one, and the log has as many leaves as were sealed.
+  bool fast_pass_holds(RootsAtSizes& rebuilt, std::int64_t leaves) const;
   // Rebuilds the tree from the events alone and checks every signed root (and the auditor's): *holds when
-  // everything does. Reads no stored leaf.
+  // everything does. Reads no stored leaf. Reads the table in parallel, unordered, and sorts in memory; past
+  // kLogVerifyFastPassEventsMax events it reads in the log's order instead (rebuild_in_log_order).
   Status rebuild_from_events_alone(pqxx::transaction_base& tx, const Checkpoint& sealed, std::uint64_t sealed_txid,
                                    Clock::time_point started, bool* holds);
+  Status rebuild_in_log_order(pqxx::transaction_base& tx, const Checkpoint& sealed, std::uint64_t sealed_txid,
+                              Clock::time_point started, bool* holds);
   pqxx::transaction_base& lookup();
   bool event_exists(std::int64_t position);
   std::string stored_leaf_data(const StoredLeaf& leaf);
@@ -437,14 +601,122 @@ bool Verification::in_sealed(const RecordedEvent& e, const Checkpoint& sealed, s
   return txid < sealed_txid || (txid == sealed_txid && e.position <= sealed.position);
 }
 
+Verification::RootsAtSizes Verification::roots_to_rebuild() const {
+  RootsAtSizes r;
+  for (const StoredCheckpoint& c : checkpoints_) r.roots[static_cast<std::uint64_t>(c.tree_size)] = MerkleHash{};
+  if (auditor_) r.roots[auditor_->tree_size] = MerkleHash{};
+  if (auto it = r.roots.find(0); it != r.roots.end()) it->second = merkle_empty_root();
+  return r;
+}
+
+void Verification::RootsAtSizes::append(const MerkleHash& leaf_hash) {
+  frontier.append(leaf_hash, [](const MerkleNodeId&, const MerkleHash&) {});
+  size = frontier.size();
+  if (auto it = roots.find(size); it != roots.end()) it->second = frontier.root();
+}
+
+bool Verification::fast_pass_holds(RootsAtSizes& rebuilt, std::int64_t leaves) const {
+  bool ok = static_cast<std::int64_t>(rebuilt.size) == leaves &&
+            (checkpoints_.empty() ? leaves == 0 : checkpoints_.back().tree_size == leaves);
+  for (const StoredCheckpoint& c : checkpoints_) ok = ok && rebuilt.roots[static_cast<std::uint64_t>(c.tree_size)] == c.root_hash;
+  if (auditor_) {
+    ok = ok && auditor_->origin == options_.trusted_key.name && auditor_->tree_size <= rebuilt.size &&
+         rebuilt.roots[auditor_->tree_size] == auditor_->root_hash;
+  }
+  return ok;
+}
+
 Status Verification::rebuild_from_events_alone(pqxx::transaction_base& tx, const Checkpoint& sealed,
                                                std::uint64_t sealed_txid, Clock::time_point started, bool* holds) {
   *holds = false;
-  std::map<std::uint64_t, MerkleHash> roots;  // tree size -> rebuilt root
-  for (const StoredCheckpoint& c : checkpoints_) roots[static_cast<std::uint64_t>(c.tree_size)] = MerkleHash{};
-  if (auditor_) roots[auditor_->tree_size] = MerkleHash{};
-  if (auto it = roots.find(0); it != roots.end()) it->second = merkle_empty_root();
-  MerkleFrontier frontier;
+  const pqxx::row size = tx.exec1(
+      "SELECT pg_relation_size('events') / current_setting('block_size')::bigint,"
+      " (SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'events'::regclass)");
+  const std::int64_t pages = size[0].as<std::int64_t>();
+  // The planner's estimate of the rows, to size each reader's run once (it may be stale: only a hint).
+  const std::int64_t rows_estimate = std::min(size[1].as<std::int64_t>(), kLogVerifyFastPassEventsMax);
+  std::size_t readers_count = 1;
+  if (pages >= kLogVerifyParallelPagesMin) {
+    readers_count = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 2, kLogVerifyReadersMax);
+  }
+  FastPassShared shared;
+  report_->readers = static_cast<std::int64_t>(readers_count);
+  std::vector<std::unique_ptr<LeafHashingReader>> readers;
+  for (std::size_t i = 0; i < readers_count; ++i) {
+    // Pages split evenly; the last range is open, so rows on pages added since (invisible to the snapshot
+    // anyway) change nothing.
+    const std::int64_t first = pages * static_cast<std::int64_t>(i) / static_cast<std::int64_t>(readers_count);
+    const std::int64_t end = i + 1 == readers_count ? -1 : pages * static_cast<std::int64_t>(i + 1) / static_cast<std::int64_t>(readers_count);
+    readers.push_back(std::make_unique<LeafHashingReader>(
+        options_.database_url, snapshot_, first, end, kLogVerifyFastPassEventsMax,
+        static_cast<std::size_t>(rows_estimate * 11 / 10) / readers_count, &shared));
+  }
+  {
+    std::unique_lock<std::mutex> lock(shared.mutex);
+    while (shared.finished < readers.size()) {
+      shared.finished_changed.wait_for(lock, std::chrono::milliseconds(kProgressIntervalMs));
+      if (options_.on_progress && shared.finished < readers.size()) {
+        options_.on_progress(shared.events.load(), std::chrono::duration<double>(Clock::now() - started).count());
+      }
+    }
+  }
+  bool all_made = true, over_bound = false;
+  for (const auto& r : readers) {
+    if (!r->status().ok()) return r->status();
+    all_made = all_made && r->all_made();
+    over_bound = over_bound || r->over_bound();
+  }
+  if (over_bound) {
+    readers.clear();  // their memory back before the ordered pass
+    return rebuild_in_log_order(tx, sealed, sealed_txid, started, holds);
+  }
+  if (!all_made) return Status::Ok();
+  // Merge the readers' sorted runs into the log's order: the sealed events first (their leaf hashes, in
+  // order), then the unsealed, only counted. The tree is then built on as many threads as read.
+  std::vector<MerkleHash> sealed_leaves;
+  sealed_leaves.reserve(static_cast<std::size_t>(shared.events.load()));
+  std::vector<std::size_t> at(readers.size(), 0);
+  std::int64_t events = 0, unsealed = 0;
+  const HashedLeaf sealed_key{sealed_txid, sealed.position, {}};
+  for (;;) {
+    std::size_t best = readers.size();
+    for (std::size_t i = 0; i < readers.size(); ++i) {
+      if (at[i] == readers[i]->leaves().size()) continue;
+      if (best == readers.size() || log_order_less(readers[i]->leaves()[at[i]], readers[best]->leaves()[at[best]])) best = i;
+    }
+    if (best == readers.size()) break;
+    const HashedLeaf& leaf = readers[best]->leaves()[at[best]++];
+    ++events;
+    if (log_order_less(sealed_key, leaf)) {
+      ++unsealed;  // after the last sealed event: so are all that follow
+      continue;
+    }
+    sealed_leaves.push_back(leaf.hash);
+  }
+  readers.clear();
+  RootsAtSizes rebuilt = roots_to_rebuild();
+  std::vector<std::uint64_t> sizes;
+  for (const auto& [size, root] : rebuilt.roots) {
+    if (size <= sealed_leaves.size()) sizes.push_back(size);  // a larger one stays unset: it cannot hold
+  }
+  const std::vector<MerkleHash> roots = merkle_roots_at_sizes(sealed_leaves, sizes, readers_count);
+  for (std::size_t i = 0; i < sizes.size(); ++i) rebuilt.roots[sizes[i]] = roots[i];
+  rebuilt.size = sealed_leaves.size();
+  const std::int64_t leaves = read_log_size(tx);
+  if (!fast_pass_holds(rebuilt, leaves)) return Status::Ok();
+  *holds = true;
+  report_->events = events;
+  report_->leaves = leaves;
+  report_->rebuilt_size = static_cast<std::int64_t>(rebuilt.size);
+  report_->not_yet_sealed = unsealed;
+  return Status::Ok();
+}
+
+Status Verification::rebuild_in_log_order(pqxx::transaction_base& tx, const Checkpoint& sealed,
+                                          std::uint64_t sealed_txid, Clock::time_point started, bool* holds) {
+  *holds = false;
+  report_->readers = 1;
+  RootsAtSizes rebuilt = roots_to_rebuild();
   std::int64_t events = 0, unsealed = 0;
   bool in_order = true, all_made = true;
   Clock::time_point last_progress = started;
@@ -463,8 +735,7 @@ Status Verification::rebuild_from_events_alone(pqxx::transaction_base& tx, const
       in_order = in_order && unsealed == 0;  // sealed events come first in the log's order
       MerkleHash hash;
       all_made = make_leaf_hash(page->events[i], &scratch, &hash) && all_made;
-      frontier.append(hash, [](const MerkleNodeId&, const MerkleHash&) {});
-      if (auto it = roots.find(frontier.size()); it != roots.end()) it->second = frontier.root();
+      rebuilt.append(hash);
     }
     const bool last = page->last;
     reader.recycle(std::move(page));
@@ -478,18 +749,11 @@ Status Verification::rebuild_from_events_alone(pqxx::transaction_base& tx, const
     if (last) break;
   }
   const std::int64_t leaves = read_log_size(tx);
-  bool ok = in_order && all_made && static_cast<std::int64_t>(frontier.size()) == leaves &&
-            (checkpoints_.empty() ? leaves == 0 : checkpoints_.back().tree_size == leaves);
-  for (const StoredCheckpoint& c : checkpoints_) ok = ok && roots[static_cast<std::uint64_t>(c.tree_size)] == c.root_hash;
-  if (auditor_) {
-    ok = ok && auditor_->origin == options_.trusted_key.name && auditor_->tree_size <= frontier.size() &&
-         roots[auditor_->tree_size] == auditor_->root_hash;
-  }
-  if (!ok) return Status::Ok();
+  if (!in_order || !all_made || !fast_pass_holds(rebuilt, leaves)) return Status::Ok();
   *holds = true;
   report_->events = events;
   report_->leaves = leaves;
-  report_->rebuilt_size = static_cast<std::int64_t>(frontier.size());
+  report_->rebuilt_size = static_cast<std::int64_t>(rebuilt.size);
   report_->not_yet_sealed = unsealed;
   return Status::Ok();
 }
@@ -541,6 +805,7 @@ Status Verification::run() {
   }
 
   EventPageReader reader(options_.database_url, snapshot_, /*make_leaf_hashes=*/true);
+  report_->readers = 1;
   // Without --deep the stored leaf data is not read (it is the largest column): a leaf is checked by its hash,
   // and read only to say what differs.
   pqxx::stream_from leaves(tx, std::string("(SELECT leaf_index, position, ") + (options_.deep ? "leaf_data" : "''") +
@@ -714,6 +979,7 @@ std::string LogVerifyReport::summary() const {
   for (std::size_t k = 0; k < kLogFindingKinds; ++k) {
     s += std::string(k == 0 ? " " : ", ") + log_finding_kind_name(static_cast<LogFindingKind>(k)) + " " + std::to_string(findings[k]);
   }
+  s += "; read by " + std::to_string(readers) + (readers == 1 ? " reader" : " readers");
   char rate[96];
   std::snprintf(rate, sizeof rate, "; %.2f s, %.0f events/s", seconds, seconds > 0 ? static_cast<double>(events) / seconds : 0.0);
   return s + rate;

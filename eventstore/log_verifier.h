@@ -26,6 +26,13 @@ inline constexpr std::size_t kLogVerifyLinesPerKindMax = 20;
 // Events per page the reader thread hands over, and pages it may decode ahead (bounds memory).
 inline constexpr std::size_t kLogVerifyPageEventsMax = 2048;
 inline constexpr std::size_t kLogVerifyPagesAheadMax = 4;
+// The fast pass (the log rebuilt from the events alone) reads the table in parallel, unordered, with one reader
+// thread and session per core (at least 2, at most kLogVerifyReadersMax) when it has kLogVerifyParallelPagesMin
+// heap pages or more, and sorts (transaction id, position, leaf hash) in memory: 48 bytes an event, so at most
+// kLogVerifyFastPassEventsMax events (768 MiB); a larger log is read in its order by one reader.
+inline constexpr std::size_t kLogVerifyReadersMax = 8;
+inline constexpr std::int64_t kLogVerifyParallelPagesMin = 64;
+inline constexpr std::int64_t kLogVerifyFastPassEventsMax = std::int64_t{1} << 24;
 
 enum class LogFindingKind {
   kDiffers,             // a leaf whose event (same position) no longer gives the same leaf data or hash
@@ -61,6 +68,7 @@ struct LogVerifyReport {
   std::int64_t not_yet_sealed = 0;   // events after the last sealed one: counted, not an error
   std::int64_t checkpoints = 0;      // stored checkpoints checked
   std::int64_t nodes = 0;            // stored nodes compared
+  std::int64_t readers = 0;          // sessions that read the events at once (the fast pass's, else 1)
   std::array<std::int64_t, kLogFindingKinds> findings{};
   double seconds = 0;
 

@@ -113,6 +113,13 @@ class MerkleFrontier {
   std::vector<MerkleHash> hashes_;  // merkle_range_nodes({0, size_}) order
 };
 
+// The roots of the trees of the first s leaves, for each s in `sizes` (ascending, each <= leaves.size()), on
+// up to `threads` threads: the leaves are cut into aligned chunks of a power of two, whose subtrees the threads
+// build side by side (each recording its own frontier at the sizes inside its chunk); a frontier over the
+// chunks' roots then joins each size's left part to its chunk's part. What verify uses on a whole log.
+std::vector<MerkleHash> merkle_roots_at_sizes(std::span<const MerkleHash> leaves, std::span<const std::uint64_t> sizes,
+                                              std::size_t threads);
+
 // Standard base64 of a hash: how checkpoints, proofs and bundles carry it (docs/audit.md).
 std::string merkle_base64(const MerkleHash& hash);
 

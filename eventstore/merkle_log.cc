@@ -1,6 +1,7 @@
 #include "eventstore/merkle_log.h"
 
 #include <algorithm>
+#include <charconv>
 #include <map>
 #include <utility>
 
@@ -95,6 +96,12 @@ std::string bigint_array(const std::vector<std::int64_t>& values) {
 }  // namespace
 
 Status log_leaf_data(const RecordedEvent& e, std::string* out) {
+  return log_leaf_data(LogLeafFields{e.data_json, e.event_id, e.event_type, e.metadata_json, e.recorded_at, e.stream_id,
+                                     e.stream_version},
+                       out);
+}
+
+Status log_leaf_data(const LogLeafFields& e, std::string* out) {
   out->clear();
   out->reserve(e.data_json.size() + e.metadata_json.size() + 256);
   // The members in JCS order (all ASCII names, so byte order).
@@ -106,14 +113,19 @@ Status log_leaf_data(const RecordedEvent& e, std::string* out) {
   out->append(",\"event_type\":");
   append_canonical_json_string(e.event_type, out);
   out->append(",\"metadata\":");
-  s = canonicalize_json(e.metadata_json.empty() ? std::string_view("{}") : std::string_view(e.metadata_json), out);
+  s = canonicalize_json(e.metadata_json.empty() ? std::string_view("{}") : e.metadata_json, out);
   if (!s.ok()) return Status::Invalid("metadata: " + s.message());
   out->append(",\"recorded_at\":");
   append_canonical_json_string(e.recorded_at, out);
   out->append(",\"stream_id\":");
   append_canonical_json_string(e.stream_id, out);
   out->append(",\"stream_version\":");
-  append_canonical_json_number(static_cast<double>(e.stream_version), out);
+  if (e.stream_version >= -(std::int64_t{1} << 53) && e.stream_version <= (std::int64_t{1} << 53)) {
+    char digits[24];  // an integer a double holds exactly: JCS writes its digits
+    out->append(digits, std::to_chars(digits, digits + sizeof digits, e.stream_version).ptr);
+  } else {
+    append_canonical_json_number(static_cast<double>(e.stream_version), out);
+  }
   out->push_back('}');
   return Status::Ok();
 }

@@ -9,6 +9,7 @@
 #include <optional>
 #include <utility>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <pqxx/pqxx>
@@ -29,6 +30,13 @@ inline constexpr std::size_t kLogLeavesPageMax = 1000;
 // The leaf data of an event: the RFC 8785 canonical JSON of {"data", "event_id", "event_type", "metadata",
 // "recorded_at", "stream_id", "stream_version"}. Invalid when data or metadata is not canonicalizable JSON.
 Status log_leaf_data(const RecordedEvent& event, std::string* out);
+
+// The same from the event's fields as views (verify's fast pass reads them so, without a RecordedEvent).
+struct LogLeafFields {
+  std::string_view data_json, event_id, event_type, metadata_json, recorded_at, stream_id;
+  std::int64_t stream_version = 0;
+};
+Status log_leaf_data(const LogLeafFields& event, std::string* out);
 
 struct LogLeaf {
   std::int64_t leaf_index = 0;

@@ -21,7 +21,7 @@ die() { printf '%s: error: %s\n' "$ME" "$*" >&2; exit 1; }
 
 PACKAGES=(
   g++ cmake make pkg-config ccache
-  libboost1.81-dev libpqxx-dev rapidjson-dev libssl-dev libicu-dev
+  libboost1.81-dev libpqxx-dev libpq-dev rapidjson-dev libssl-dev libicu-dev
   libgtest-dev libgmock-dev
   postgresql-15
   wrk

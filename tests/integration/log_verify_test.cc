@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
 
+#include "eventstore/binary_copy.h"
 #include "eventstore/event_store.h"
 #include "eventstore/merkle.h"
 #include "eventstore/merkle_log.h"
@@ -267,6 +268,55 @@ TEST_F(LogVerify, AnEventRewrittenTogetherWithItsLeafIsCaughtByTheSignedRoot) {
   EXPECT_FALSE(lines_with(deep.out, "node: ").empty()) << deep.out;
 }
 
+// A log of a few thousand events (so the fast pass reads the table with several readers, unordered, and
+// sorts): events of a transaction that took its id first but wrote last (later on the heap, earlier in the
+// log's order), and some not yet sealed. It passes; an edit is still named.
+TEST_F(LogVerify, ALargeLogReadInParallelAndOutOfHeapOrderPassesAndAnEditIsNamed) {
+  constexpr int kLateEvents = 200, kEarlyEvents = 4000;
+  auto seed = [](int count, const std::string& tag) {
+    return "INSERT INTO events (stream_id, stream_version, event_id, event_type, data, metadata)"
+           " SELECT md5('" + tag + "' || i)::uuid, 1, gen_random_uuid(), 'CREATED',"
+           " jsonb_build_object('project_name', 'P ' || i, 'registry', 'Verra', 'vintage', 2000 + i % 25,"
+           " 'quantity', i, 'serial_number', '" + tag + "-' || i, 'note', E'tab\\there \\u00e9 \"q\"'),"
+           " jsonb_build_object('request_id', '" + tag + "-' || i) FROM generate_series(1, " + std::to_string(count) + ") AS i";
+  };
+  {
+    pqxx::connection late(database_url());
+    pqxx::work late_tx(late);
+    late_tx.exec("SELECT pg_current_xact_id()");  // its id now, its events after the others'
+    exec_sql(seed(kEarlyEvents, "early"));
+    late_tx.exec(seed(kLateEvents, "late"));
+    late_tx.commit();
+  }
+  ASSERT_LT(query_int("SELECT max(position) FROM events WHERE data->>'serial_number' LIKE 'early-%'"),
+            query_int("SELECT min(position) FROM events WHERE data->>'serial_number' LIKE 'late-%'"));
+  ASSERT_GE(query_int("SELECT pg_relation_size('events') / current_setting('block_size')::bigint"), 64);
+  ASSERT_TRUE(wait_until_sealed(60s));
+  stop_projector();
+  exec_sql(seed(50, "unsealed"));
+  const std::int64_t leaves = query_int("SELECT count(*) FROM log_leaves");
+  // The log's order put the late transaction's events first, as the sealer made them leaves.
+  EXPECT_EQ(query_scalar("SELECT data->>'serial_number' FROM events e JOIN log_leaves l USING (position)"
+                         " WHERE data->>'serial_number' LIKE 'late-%' OR data->>'serial_number' LIKE 'early-%'"
+                         " ORDER BY leaf_index LIMIT 1").substr(0, 5), "late-");
+
+  const RunResult run = verify();
+  EXPECT_EQ(exit_code(run), 0) << run.out << run.describe();
+  EXPECT_NE(run.out.find("verify: OK: " + std::to_string(leaves + 50) + " events, " + std::to_string(leaves) +
+                         " leaves, rebuilt tree of " + std::to_string(leaves) + ", 50 not yet sealed"),
+            std::string::npos) << run.out;
+  EXPECT_EQ(run.out.find("read by 1 reader"), std::string::npos) << run.out;
+
+  const std::string late_position = query_scalar("SELECT position FROM events WHERE data->>'serial_number' = 'late-7'");
+  exec_sql("ALTER TABLE events DISABLE TRIGGER USER; UPDATE events SET data = jsonb_set(data, '{quantity}', '8')"
+           " WHERE position = " + late_position + "; ALTER TABLE events ENABLE TRIGGER USER");
+  const RunResult edited = verify();
+  EXPECT_EQ(exit_code(edited), 1) << edited.out << edited.describe();
+  const auto differs = lines_with(edited.out, "differs:");
+  ASSERT_EQ(differs.size(), 1u) << edited.out;
+  EXPECT_NE(differs[0].find("position " + late_position + " "), std::string::npos) << differs[0];
+}
+
 TEST_F(LogVerify, DeepComparesStoredLeafDataByteForByte) {
   build_sealed_log();
   // The stored leaf data alone is rewritten (its hash kept): proofs would serve it, so --deep reports it.
@@ -278,6 +328,61 @@ TEST_F(LogVerify, DeepComparesStoredLeafDataByteForByte) {
   const auto differs = lines_with(deep.out, "differs:");
   ASSERT_FALSE(differs.empty()) << deep.out;
   EXPECT_NE(differs[0].find("leaf 2 "), std::string::npos) << differs[0];
+}
+
+// The binary COPY reader and its decoders, against PostgreSQL's own text forms of the same values: a
+// timestamp as rfc3339_utc_sql writes it (across leap days, centuries, before 2000 and the year's ends), a
+// uuid as ::text; and its errors as values.
+class BinaryCopy : public LedgerFixture {
+ protected:
+  BinaryCopy() { start_services_in_setup_ = false; }
+};
+
+TEST_F(BinaryCopy, DecodesTimestampsAndUuidsAsPostgresWritesThemAsText) {
+  std::unique_ptr<BinaryCopyReader> reader;
+  const std::string values =
+      "SELECT t, to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), u, u::text FROM ("
+      " SELECT timestamptz '0001-01-01 00:00:00+00' + (random() * 3650000) * interval '1 day' +"
+      "   (random() * 86400000000)::bigint * interval '1 microsecond' AS t, gen_random_uuid() AS u"
+      "   FROM generate_series(1, 20000)"
+      " UNION ALL SELECT t::timestamptz, gen_random_uuid() FROM unnest(ARRAY['2000-01-01 00:00:00+00',"
+      "   '1999-12-31 23:59:59.999999+00', '2000-02-29 12:00:00+00', '1900-02-28 23:59:59+00', '2100-03-01 00:00:00+00',"
+      "   '0001-01-01 00:00:00+00', '9999-12-31 23:59:59.999999+00', '2026-12-01 21:29:23.123456+00',"
+      "   '1970-01-01 00:00:00+00', '1969-12-31 23:59:59.5+00']) AS t) AS v";
+  ASSERT_TRUE(BinaryCopyReader::open(database_url(), 10, "BEGIN", "COPY (" + values + ") TO STDOUT (FORMAT binary)", &reader).ok());
+  BinaryCopyField f[4];
+  int rows = 0;
+  for (;;) {
+    bool got = false;
+    const Status s = reader->next_row(f, 4, &got);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    if (!got) break;
+    ++rows;
+    char when[kRfc3339MicrosSize], id[kUuidTextSize];
+    ASSERT_TRUE(binary_copy_timestamp_rfc3339(f[0].bytes, when)) << f[1].bytes;
+    EXPECT_EQ(std::string_view(when, sizeof when), f[1].bytes);
+    ASSERT_TRUE(binary_copy_uuid_text(f[2].bytes, id));
+    EXPECT_EQ(std::string_view(id, sizeof id), f[3].bytes);
+    if (HasFailure()) break;
+  }
+  EXPECT_EQ(rows, 20010);
+
+  // Errors are values: a statement that fails, a row with another number of fields, a cancelled COPY.
+  std::unique_ptr<BinaryCopyReader> bad;
+  EXPECT_FALSE(BinaryCopyReader::open(database_url(), 10, "BEGIN", "COPY (SELECT nope) TO STDOUT (FORMAT binary)", &bad).ok());
+  ASSERT_TRUE(BinaryCopyReader::open(database_url(), 10, "BEGIN", "COPY (SELECT 1, 2) TO STDOUT (FORMAT binary)", &bad).ok());
+  bool got = false;
+  EXPECT_FALSE(bad->next_row(f, 3, &got).ok());
+  ASSERT_TRUE(BinaryCopyReader::open(database_url(), 10, "BEGIN",
+                                     "COPY (SELECT i, pg_sleep(0.01) FROM generate_series(1, 100000) i) TO STDOUT (FORMAT binary)", &bad).ok());
+  ASSERT_TRUE(bad->next_row(f, 2, &got).ok() && got);
+  const auto asked = std::chrono::steady_clock::now();
+  bad->cancel();
+  Status s;
+  while ((s = bad->next_row(f, 2, &got)).ok() && got) {
+  }
+  EXPECT_FALSE(s.ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 10s);
 }
 
 }  // namespace

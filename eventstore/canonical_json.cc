@@ -64,6 +64,30 @@ constexpr std::array<bool, 256> kPlainStringBytes = [] {
   return t;
 }();
 
+// The index of the first byte at or after `i` that is not plain (a control character, quote or backslash,
+// or with high_is_plain false a byte >= 0x80), or the size. Eight bytes at a time while none is: every event's
+// strings pass through here.
+std::size_t skip_plain(std::string_view s, std::size_t i, bool high_is_plain) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL, kHighs = 0x8080808080808080ULL;
+  const auto has_zero_byte = [](std::uint64_t v) { return (v - kOnes) & ~v & kHighs; };
+  while (i + 8 <= s.size()) {
+    std::uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    // Bytes below 0x20 (as the high bit of (byte | 0x80) - 0x20 is clear), quotes, backslashes, high bytes.
+    std::uint64_t special = ~((w | kHighs) - 0x2020202020202020ULL) & kHighs & ~w;
+    special |= has_zero_byte(w ^ 0x2222222222222222ULL) | has_zero_byte(w ^ 0x5c5c5c5c5c5c5c5cULL);
+    if (!high_is_plain) special |= w & kHighs;
+    if (special != 0) break;
+    i += 8;
+  }
+  while (i < s.size()) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (!(kPlainStringBytes[c] || (high_is_plain && c >= 0x80))) break;
+    ++i;
+  }
+  return i;
+}
+
 bool is_ascii(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
 }
@@ -132,7 +156,7 @@ class FastCanonicalizer {
     *escaped = false;
     *ascii = true;
     while (i_ < s_.size()) {
-      while (i_ < s_.size() && kPlainStringBytes[static_cast<unsigned char>(s_[i_])]) ++i_;
+      i_ = skip_plain(s_, i_, /*high_is_plain=*/false);
       if (i_ >= s_.size()) break;
       const unsigned char c = static_cast<unsigned char>(s_[i_]);
       if (c == '"') {
@@ -376,8 +400,7 @@ Status append_value(const Value& v, int depth, std::string* out) {
 void append_canonical_json_string(std::string_view text, std::string* out) {
   static constexpr char kHex[] = "0123456789abcdef";
   // Runs of characters that need no escape are appended whole (most strings are one run).
-  std::size_t i = 0;
-  while (i < text.size() && (kPlainStringBytes[static_cast<unsigned char>(text[i])] || static_cast<unsigned char>(text[i]) >= 0x80)) ++i;
+  std::size_t i = skip_plain(text, 0, /*high_is_plain=*/true);
   if (i == text.size()) {
     out->append(1, '"').append(text).append(1, '"');
     return;

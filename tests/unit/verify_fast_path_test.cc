@@ -171,6 +171,43 @@ TEST(CanonicalJsonFastPath, AgreesWithRapidJsonOnGeneratedTexts) {
   }
 }
 
+// Every byte that needs an escape (and a few that do not), at every offset of strings longer than the eight
+// bytes the scan takes at a time: the escaped text is the byte-by-byte one, and both canonicalization paths
+// agree on the string as a JSON value.
+TEST(CanonicalJsonFastPath, StringsWithASpecialByteAtEveryOffset) {
+  auto reference = [](std::string_view text) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out = "\"";
+    for (const char ch : text) {
+      const auto c = static_cast<unsigned char>(ch);
+      if (c == '"') out += "\\\"";
+      else if (c == '\\') out += "\\\\";
+      else if (c == '\b') out += "\\b";
+      else if (c == '\f') out += "\\f";
+      else if (c == '\n') out += "\\n";
+      else if (c == '\r') out += "\\r";
+      else if (c == '\t') out += "\\t";
+      else if (c < 0x20) out += std::string("\\u00") + kHex[c >> 4] + kHex[c & 15];
+      else out += ch;
+    }
+    return out + "\"";
+  };
+  for (const char special : {'"', '\\', '\n', '\x01', '\x1f', '\x7f', ' ', '\x80'}) {
+    for (std::size_t length = 1; length <= 40; ++length) {
+      for (std::size_t at = 0; at < length; ++at) {
+        std::string text(length, 'x');
+        text[at] = special;
+        if (special == '\x80') text.replace(at, 1, "\xc3\xa9");  // a whole UTF-8 sequence
+        std::string out;
+        append_canonical_json_string(text, &out);
+        ASSERT_EQ(out, reference(text)) << "byte " << int(static_cast<unsigned char>(special)) << " at " << at;
+        expect_paths_agree("[" + out + "]");
+        if (special != '\x01' && special != '\x1f' && special != '\n') expect_paths_agree("[\"" + text + "\"]");
+      }
+    }
+  }
+}
+
 TEST(MerkleRootsAtSizes, AreTheRootsOfEachPrefixOnAnyNumberOfThreads) {
   std::vector<MerkleHash> leaves;
   for (int i = 0; i < 20000; ++i) leaves.push_back(merkle_leaf_hash("leaf " + std::to_string(i)));

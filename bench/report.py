@@ -308,7 +308,7 @@ def build_tables(records):
         ratio = ours["rate"] / base["rate"] if base and base["rate"] else None
         ok = ours["rate"] is not None and ours["rate"] >= 500_000
         events = (ours["list"][0].get("extra") or {}).get("events", 0)
-        rows.append([f"`carbon-ledger verify` events/s ({events:,} events; baseline: PostgreSQL's COPY of them in log order)",
+        rows.append([f"`carbon-ledger verify` events/s ({events:,} events; baseline: PostgreSQL's binary COPY of them, one stream a reader)",
                      fmt_rate(ours["rate"]), "n/a" if base is None else fmt_rate(base["rate"]), fmt_ratio(ratio),
                      "≥ 500,000/s", verdict(ok)])
 

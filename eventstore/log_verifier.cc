@@ -634,7 +634,7 @@ Status Verification::rebuild_from_events_alone(pqxx::transaction_base& tx, const
       " (SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'events'::regclass)");
   const std::int64_t pages = size[0].as<std::int64_t>();
   // The planner's estimate of the rows, to size each reader's run once (it may be stale: only a hint).
-  const std::int64_t rows_estimate = std::min(size[1].as<std::int64_t>(), kLogVerifyFastPassEventsMax);
+  const std::int64_t rows_estimate = std::min(size[1].as<std::int64_t>(), options_.fast_pass_events_max);
   std::size_t readers_count = 1;
   if (pages >= kLogVerifyParallelPagesMin) {
     readers_count = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 2, kLogVerifyReadersMax);
@@ -648,7 +648,7 @@ Status Verification::rebuild_from_events_alone(pqxx::transaction_base& tx, const
     const std::int64_t first = pages * static_cast<std::int64_t>(i) / static_cast<std::int64_t>(readers_count);
     const std::int64_t end = i + 1 == readers_count ? -1 : pages * static_cast<std::int64_t>(i + 1) / static_cast<std::int64_t>(readers_count);
     readers.push_back(std::make_unique<LeafHashingReader>(
-        options_.database_url, snapshot_, first, end, kLogVerifyFastPassEventsMax,
+        options_.database_url, snapshot_, first, end, options_.fast_pass_events_max,
         static_cast<std::size_t>(rows_estimate * 11 / 10) / readers_count, &shared));
   }
   {

@@ -28,8 +28,9 @@ inline constexpr std::size_t kLogVerifyPageEventsMax = 2048;
 inline constexpr std::size_t kLogVerifyPagesAheadMax = 4;
 // The fast pass (the log rebuilt from the events alone) reads the table in parallel, unordered, with one reader
 // thread and session per core (at least 2, at most kLogVerifyReadersMax) when it has kLogVerifyParallelPagesMin
-// heap pages or more, and sorts (transaction id, position, leaf hash) in memory: 48 bytes an event, so at most
-// kLogVerifyFastPassEventsMax events (768 MiB); a larger log is read in its order by one reader.
+// heap pages or more, and sorts (transaction id, position, leaf hash) in memory, then merges the leaf hashes
+// into one array: about 80 bytes an event at the peak, so at most kLogVerifyFastPassEventsMax events
+// (1.3 GiB); a larger log is read in its order by one reader.
 inline constexpr std::size_t kLogVerifyReadersMax = 8;
 inline constexpr std::int64_t kLogVerifyParallelPagesMin = 64;
 inline constexpr std::int64_t kLogVerifyFastPassEventsMax = std::int64_t{1} << 24;
@@ -56,6 +57,8 @@ struct LogVerifyOptions {
   // with the rebuilt one. Without it a leaf is checked by its hash (what the signed roots commit to), which
   // reads a third of the bytes.
   bool deep = false;
+  // Events the parallel fast pass may hold (tests lower it to take the ordered one).
+  std::int64_t fast_pass_events_max = kLogVerifyFastPassEventsMax;
   std::size_t lines_per_kind_max = kLogVerifyLinesPerKindMax;
   std::function<void(std::string_view line)> on_finding;                       // one line, no newline
   std::function<void(std::int64_t events, double seconds)> on_progress;        // about once a second

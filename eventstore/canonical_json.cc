@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <climits>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -12,6 +13,8 @@
 #include <boost/container/small_vector.hpp>
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/encodedstream.h>
 
 #include "eventstore/assert.h"
 
@@ -103,6 +106,44 @@ bool utf16_less(std::string_view a, std::string_view b) {
   return x.done() && !y.done();
 }
 
+// The length of the well-formed UTF-8 sequence (RFC 3629: no overlong forms, no surrogates, nothing past
+// U+10FFFF) that starts at s[i] (a byte >= 0x80), or 0.
+std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
+  const auto at = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  const unsigned char c = at(0);
+  std::size_t n;
+  unsigned char lo = 0x80, hi = 0xBF;  // the second byte's range
+  if (c >= 0xC2 && c <= 0xDF) n = 2;
+  else if (c == 0xE0) { n = 3; lo = 0xA0; }
+  else if (c == 0xED) { n = 3; hi = 0x9F; }
+  else if (c >= 0xE1 && c <= 0xEF) n = 3;
+  else if (c == 0xF0) { n = 4; lo = 0x90; }
+  else if (c == 0xF4) { n = 4; hi = 0x8F; }
+  else if (c >= 0xF1 && c <= 0xF3) n = 4;
+  else return 0;
+  if (i + n > s.size()) return 0;
+  if (at(1) < lo || at(1) > hi) return 0;
+  for (std::size_t k = 2; k < n; ++k) {
+    if (at(k) < 0x80 || at(k) > 0xBF) return 0;
+  }
+  return n;
+}
+
+// Strings as RapidJSON decodes them may hold a lone surrogate (from an escape such as \udc00, as CESU-8),
+// which has no UTF-8 form and which JCS refuses.
+bool is_well_formed_utf8(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    if (static_cast<unsigned char>(s[i]) < 0x80) {
+      ++i;
+      continue;
+    }
+    const std::size_t n = utf8_sequence_length(s, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
 // The fast path: one pass over the text, appending as it goes, for JSON as PostgreSQL's jsonb output writes it
 // (what every event's data is): strings already escaped as JCS escapes them are copied as they are, integers
 // that a double holds exactly likewise, and only object members are reordered. It gives up (false) on
@@ -124,28 +165,11 @@ class FastCanonicalizer {
     while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\t' || s_[i_] == '\r')) ++i_;
   }
 
-  // Well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF) of the sequence
-  // that starts at s_[i_] (a byte >= 0x80); advances past it.
+  // Well-formed UTF-8 of the sequence that starts at s_[i_] (a byte >= 0x80); advances past it.
   bool utf8_sequence() {
-    const auto at = [&](std::size_t k) { return static_cast<unsigned char>(s_[i_ + k]); };
-    const unsigned char c = at(0);
-    std::size_t n;
-    unsigned char lo = 0x80, hi = 0xBF;  // the second byte's range
-    if (c >= 0xC2 && c <= 0xDF) n = 2;
-    else if (c == 0xE0) { n = 3; lo = 0xA0; }
-    else if (c == 0xED) { n = 3; hi = 0x9F; }
-    else if (c >= 0xE1 && c <= 0xEF) n = 3;
-    else if (c == 0xF0) { n = 4; lo = 0x90; }
-    else if (c == 0xF4) { n = 4; hi = 0x8F; }
-    else if (c >= 0xF1 && c <= 0xF3) n = 4;
-    else return false;
-    if (i_ + n > s_.size()) return false;
-    if (at(1) < lo || at(1) > hi) return false;
-    for (std::size_t k = 2; k < n; ++k) {
-      if (at(k) < 0x80 || at(k) > 0xBF) return false;
-    }
+    const std::size_t n = utf8_sequence_length(s_, i_);
     i_ += n;
-    return true;
+    return n != 0;
   }
 
   // A string at s_[i_] (its opening quote), its text with the quotes into *raw. Only escapes JCS itself writes
@@ -335,6 +359,75 @@ class FastCanonicalizer {
   std::string* out_;
 };
 
+// A JSON number's text as the IEEE 754 double it denotes (std::from_chars: correctly rounded), or the integer
+// when it is one that a double holds exactly. Past the largest double it is infinite (append_value refuses it);
+// below the smallest it is 0.
+void exact_number(std::string_view text, Value* out) {
+  const bool integer = text.find_first_of(".eE") == std::string_view::npos;
+  std::int64_t i = 0;
+  if (integer) {
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), i);
+    if (error == std::errc() && end == text.data() + text.size() && i >= -(std::int64_t{1} << 53) &&
+        i <= (std::int64_t{1} << 53)) {
+      out->SetInt64(i);
+      return;
+    }
+  }
+  double d = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), d);
+  if (error == std::errc::result_out_of_range) {
+    // Too large or too small: by the decimal exponent of the first significant digit.
+    const std::size_t e_at = text.find_first_of("eE");
+    const std::string_view digits = text.substr(0, e_at);
+    long exponent = 0;
+    if (e_at != std::string_view::npos) {
+      std::string_view e = text.substr(e_at + 1);
+      if (!e.empty() && e[0] == '+') e.remove_prefix(1);
+      const auto r = std::from_chars(e.data(), e.data() + e.size(), exponent);
+      if (r.ec == std::errc::result_out_of_range) exponent = e[0] == '-' ? LONG_MIN / 2 : LONG_MAX / 2;
+    }
+    const std::size_t point = std::min(digits.find('.'), digits.size());
+    const std::size_t first = digits.find_first_of("123456789");
+    const long lead = first < point ? static_cast<long>(point - first - 1) : -static_cast<long>(first - point);
+    d = exponent > 0 && lead > LONG_MAX / 2 - exponent ? HUGE_VAL : lead + exponent >= 0 ? HUGE_VAL : 0.0;
+  }
+  out->SetDouble(d);
+}
+
+// Forwards RapidJSON's SAX events to a document, numbers (read as text) made by exact_number().
+struct ExactNumbers {
+  Document& d;
+  bool Null() { return d.Null(); }
+  bool Bool(bool b) { return d.Bool(b); }
+  bool Int(int i) { return d.Int(i); }
+  bool Uint(unsigned u) { return d.Uint(u); }
+  bool Int64(std::int64_t i) { return d.Int64(i); }
+  bool Uint64(std::uint64_t u) { return d.Uint64(u); }
+  bool Double(double x) { return d.Double(x); }
+  bool RawNumber(const char* text, rapidjson::SizeType length, bool) {
+    Value v;
+    exact_number(std::string_view(text, length), &v);
+    return v.IsInt64() ? d.Int64(v.GetInt64()) : d.Double(v.GetDouble());
+  }
+  bool String(const char* text, rapidjson::SizeType length, bool copy) {
+    if (!is_well_formed_utf8(std::string_view(text, length))) return lone_surrogate();
+    return d.String(text, length, copy);
+  }
+  bool StartObject() { return d.StartObject(); }
+  bool Key(const char* text, rapidjson::SizeType length, bool copy) {
+    if (!is_well_formed_utf8(std::string_view(text, length))) return lone_surrogate();
+    return d.Key(text, length, copy);
+  }
+  bool lone_surrogate() {
+    refused_lone_surrogate = true;
+    return false;
+  }
+  bool refused_lone_surrogate = false;
+  bool EndObject(rapidjson::SizeType members) { return d.EndObject(members); }
+  bool StartArray() { return d.StartArray(); }
+  bool EndArray(rapidjson::SizeType elements) { return d.EndArray(elements); }
+};
+
 Status append_value(const Value& v, int depth, std::string* out) {
   if (depth > kCanonicalJsonDepthMax) return Status::Invalid("JSON nested deeper than 64 levels");
   switch (v.GetType()) {
@@ -492,12 +585,28 @@ Status canonicalize_json_parsed(std::string_view json, std::string* out) {
   Allocator value_allocator(value_buffer.data(), value_buffer.size());
   Allocator stack_allocator(stack_buffer.data(), stack_buffer.size());
   Document doc(&value_allocator, 1024, &stack_allocator);
-  // Iterative: hostile nesting cannot exhaust the stack while parsing (append_value bounds the depth).
-  doc.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseFullPrecisionFlag |
-            rapidjson::kParseIterativeFlag>(json.data(), json.size());
-  if (doc.HasParseError()) {
-    return Status::Invalid(std::string("not JSON: ") + rapidjson::GetParseError_En(doc.GetParseError()) +
-                           " at byte " + std::to_string(doc.GetErrorOffset()));
+  // Numbers reach the document as exact_number() makes them, not as RapidJSON 1.1.0 converts them (it makes
+  // 3.7e-68 of -0.0e308). Iterative: hostile nesting cannot exhaust the stack while parsing (append_value
+  // bounds the depth).
+  rapidjson::GenericReader<rapidjson::UTF8<>, rapidjson::UTF8<>, Allocator> reader(&stack_allocator, 1024);
+  rapidjson::MemoryStream bytes(json.data(), json.size());
+  rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> stream(bytes);
+  bool lone_surrogate = false;
+  auto generate = [&](Document& d) {
+    ExactNumbers handler{d};
+    const bool parsed = !reader.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseNumbersAsStringsFlag |
+                                      rapidjson::kParseIterativeFlag>(stream, handler).IsError();
+    lone_surrogate = handler.refused_lone_surrogate;
+    return parsed;
+  };
+  doc.Populate(generate);
+  if (lone_surrogate) {
+    return Status::Invalid("not JSON text JCS can write: a string with a lone surrogate at byte " +
+                           std::to_string(reader.GetErrorOffset()));
+  }
+  if (reader.HasParseError()) {
+    return Status::Invalid(std::string("not JSON: ") + rapidjson::GetParseError_En(reader.GetParseErrorCode()) +
+                           " at byte " + std::to_string(reader.GetErrorOffset()));
   }
   return append_value(doc, 0, out);
 }

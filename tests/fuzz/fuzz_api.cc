@@ -27,6 +27,8 @@
 //       api.dict), and an edge number built from its bytes (edge_number), each put into every field of
 //       register, sell, retire and cancel bodies, nested, and into event data (all six types) and state
 //       snapshots: finds number-conversion faults such as RapidJSON's CVE-2024-38517 in any field
+//   'J' canonicalize_json (the verifiable log's RFC 8785 leaf JSON): its single-pass path and the RapidJSON
+//       path agree (the same text, or the same error), and what it makes is a fixed point of both
 // Any other first byte picks one of these by its value modulo their number.
 #include <algorithm>
 #include <cstddef>
@@ -37,6 +39,7 @@
 
 #include <rapidjson/document.h>
 
+#include "eventstore/canonical_json.h"
 #include "eventstore/log_line.h"
 #include "tests/fuzz/fuzz_checks.h"
 
@@ -45,7 +48,7 @@ using namespace ledger::fuzz;
 
 namespace {
 
-constexpr std::string_view kSelectors = "RSTIPMCXEDNKAGQHL";
+constexpr std::string_view kSelectors = "RSTIPMCXEDNKAGQHLJ";
 
 std::vector<std::string_view> split(std::string_view s, char sep, std::size_t max_parts) {
   std::vector<std::string_view> parts;
@@ -385,6 +388,23 @@ void fuzz_log_line(std::string_view input) {
   same("target", target);
 }
 
+// Both paths of canonicalize_json give the same outcome; a canonical text canonicalizes to itself.
+void fuzz_canonical_json(std::string_view input) {
+  std::string fast, parsed;
+  const ledger::Status f = ledger::canonicalize_json(input, &fast);
+  const ledger::Status p = ledger::canonicalize_json_parsed(input, &parsed);
+  FUZZ_CHECK(f.ok() == p.ok(), "canonicalize_json: the paths disagree on whether the text is canonicalizable");
+  if (!f.ok()) {
+    FUZZ_CHECK(f.ToString() == p.ToString(), "canonicalize_json: the paths give different errors");
+    return;
+  }
+  FUZZ_CHECK(fast == parsed, "canonicalize_json: the paths give different texts");
+  std::string again_fast, again_parsed;
+  FUZZ_CHECK(ledger::canonicalize_json(fast, &again_fast).ok() && again_fast == fast, "canonical text not a fixed point");
+  FUZZ_CHECK(ledger::canonicalize_json_parsed(fast, &again_parsed).ok() && again_parsed == fast,
+             "canonical text not a fixed point of the RapidJSON path");
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
@@ -423,6 +443,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 'A': fuzz_apply_sequence(input); break;
     case 'G': fuzz_decode_state(input); break;
     case 'L': fuzz_log_line(input); break;
+    case 'J': fuzz_canonical_json(input); break;
   }
   return 0;
 }

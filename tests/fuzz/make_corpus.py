@@ -159,6 +159,13 @@ OTHER = {
           "absolute": b"http://h:1/records?x=%00%ff#frag"},
     "H": {"ok": b"order-2026-0001", "inner_space": b"a b", "edge_space": b" a", "long": b"k" * 256,
           "max": b"k" * 255, "control": b"a\tb", "high": b"\xc3\xa9", "empty": b""},
+    "J": {"jsonb_created": b'{"vintage": 2020, "quantity": 5, "registry": "Verra", "project_name": "Rimba Raya", "serial_number": "VCS-1"}',
+          "jsonb_retired": '{"reason": "Scope 1", "details": {"b": [1, 2.5, null], "a": "tab\\t \\"q\\" \\u001f"}, "beneficiary": "Acme Zürich"}'.encode(),
+          "unicode_names": '{"\uff61": 1, "\U0001F600": 2, "e\u0301": [], "a": {}}'.encode(),
+          "escapes": b'["\\u00e9", "\\/", "\\ud83d\\ude00", "\\u000A", "\\b"]',
+          "numbers": b"[-0, 1.50, 1e21, 1e-7, 123456789012345, 1234567890123456, 9007199254740993]",
+          "duplicate": b'{"a": 1, "a": 2}',
+          "whitespace": b' \n{ "a" :\t[ 1 , { } ] }\r\n'},
     "N": {"integer": b"2023", "fraction": b"1.5", "exponent": b"2.023e3", "huge": b"18446744073709551616",
           "negative": b"-0.0", "big_exponent": b"1e308"},
 }
@@ -237,6 +244,9 @@ FINDINGS = {}
 
 # Fixed findings, kept as regression seeds in corpus/api/.
 FIXED = {
+    # canonicalize_json took a lone surrogate escape (RapidJSON decodes it to CESU-8 bytes) and wrote bytes
+    # that are not UTF-8, so its output was no longer canonical JSON. It now refuses them.
+    "J_lone_surrogate_key": b'J{"reaP/rec?or\\udc00ds/?stOLtail-ficiary": "Acme Z\xc3\xbcrich"}',
     # decode_state() took issued_block_start -2^63; decide(register) then overflowed in differing_fields().
     # decode_state() now refuses an issued block that does not hold the current one.
     "G_issued_block_overflow": b"G" + STATE.replace(b'"issued_block_start":1',

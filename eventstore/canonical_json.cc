@@ -257,35 +257,30 @@ class FastCanonicalizer {
     }
   }
 
-  bool array(int depth) {
+  // The byte `c` next: consumed and appended.
+  bool take(char c) {
+    if (i_ >= s_.size() || s_[i_] != c) return false;
     ++i_;
-    out_->push_back('[');
+    out_->push_back(c);
+    return true;
+  }
+
+  bool array(int depth) {
+    take('[');
     skip_space();
-    if (i_ < s_.size() && s_[i_] == ']') {
-      ++i_;
-      out_->push_back(']');
-      return true;
-    }
+    if (take(']')) return true;
     for (;;) {
       skip_space();
       if (!value(depth + 1)) return false;
       skip_space();
-      if (i_ >= s_.size()) return false;
-      if (s_[i_] == ']') {
-        ++i_;
-        out_->push_back(']');
-        return true;
-      }
-      if (s_[i_] != ',') return false;
-      ++i_;
-      out_->push_back(',');
+      if (take(']')) return true;
+      if (!take(',')) return false;
     }
   }
 
   // Members are canonicalized into *out_ as they come, then put in JCS order: each member's text is moved
   // into place by its name (names without escapes only, so the raw text is the name).
   bool object(int depth) {
-    ++i_;
     struct Member {
       std::string_view name;           // the name's text between its quotes
       bool ascii = true;               // (then byte order is JCS order)
@@ -293,13 +288,9 @@ class FastCanonicalizer {
     };
     boost::container::small_vector<Member, 16> members;
     const std::size_t object_begin = out_->size();
-    out_->push_back('{');
+    take('{');
     skip_space();
-    if (i_ < s_.size() && s_[i_] == '}') {
-      ++i_;
-      out_->push_back('}');
-      return true;
-    }
+    if (take('}')) return true;
     for (;;) {
       skip_space();
       if (i_ >= s_.size() || s_[i_] != '"') return false;

@@ -7,6 +7,8 @@
 
 #include <libpq-fe.h>
 
+#include "eventstore/database.h"
+
 namespace ledger {
 namespace {
 
@@ -16,15 +18,6 @@ constexpr char kSignature[11] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', '\377', '\r
 std::uint32_t load_be32(const char* p) {
   const auto* u = reinterpret_cast<const unsigned char*>(p);
   return (std::uint32_t{u[0]} << 24) | (std::uint32_t{u[1]} << 16) | (std::uint32_t{u[2]} << 8) | std::uint32_t{u[3]};
-}
-
-std::string one_line(const char* message) {
-  std::string s(message == nullptr ? "" : message);
-  for (char& c : s) {
-    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
-  }
-  while (!s.empty() && s.back() == ' ') s.pop_back();
-  return s;
 }
 
 }  // namespace
@@ -49,7 +42,7 @@ struct BinaryCopyReader::Session {
     // Ending a session mid-COPY: the server notices the closed socket and stops.
     if (conn != nullptr) PQfinish(conn);
   }
-  Status error(const std::string& what) const { return Status::Unavailable(what + ": " + one_line(PQerrorMessage(conn))); }
+  Status error(const std::string& what) const { return Status::Unavailable(what + ": " + single_line(PQerrorMessage(conn))); }
 };
 
 BinaryCopyReader::BinaryCopyReader(std::unique_ptr<Session> session) : session_(std::move(session)) {}
